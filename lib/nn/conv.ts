@@ -1,0 +1,61 @@
+import { Tensor, zeros, type Shape } from '../tensor.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter, type Conv2dOptions } from '../ops/conv.js';
+import { pair, positiveInt } from '../ops/check.js';
+import { fail } from '../errors.js';
+import { kaimingNormal } from './init.js';
+import { Module, retain, type Parameter } from './module.js';
+
+export interface Conv2dModuleOptions extends Conv2dOptions {
+  bias?: boolean;
+  /** false for the first layer of a network: backward skips dx (returns null-free zero work) */
+  inputGrad?: boolean;
+  seed?: number;
+}
+
+/** 2-D convolution, NHWC in and out, weight OHWI [out, kh, kw, in/groups], He-normal (fan_out) init. */
+export class Conv2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly opts: Conv2dOptions;
+  readonly inputGrad: boolean;
+  private x: Tensor | null = null;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernel: number | [number, number], o: Conv2dModuleOptions = {}) {
+    super();
+    const op = 'Conv2d';
+    const [kh, kw] = pair(op, 'kernel', kernel, 1, 1);
+    const groups = positiveInt(op, 'groups', o.groups, 1);
+    positiveInt(op, 'inChannels', inChannels, 1);
+    positiveInt(op, 'outChannels', outChannels, 1);
+    if (inChannels % groups || outChannels % groups)
+      fail('SENET_SHAPE', op, 'groups', `a divisor of ${inChannels} and ${outChannels}`, String(groups));
+    const shape: Shape = [outChannels, kh, kw, inChannels / groups];
+    this.weight = this.registerParameter('weight', kaimingNormal(shape, { mode: 'fan_out', seed: o.seed }));
+    this.bias = o.bias ? this.registerParameter('bias', zeros([outChannels]), { decay: false }) : null;
+    this.opts = { stride: o.stride, padding: o.padding, dilation: o.dilation, groups };
+    this.inputGrad = o.inputGrad ?? true;
+  }
+
+  forward(x: Tensor): Tensor<'float32'> {
+    this.clearSaved();
+    const y = conv2d(x, this.weight.value, this.bias?.value, this.opts);
+    if (this.training) this.x = retain(x);
+    return y;
+  }
+
+  /** dx (or an empty placeholder of shape [0] when inputGrad is false). */
+  backward(dy: Tensor): Tensor<'float32'> {
+    const x = this.x ?? this.noForward();
+    const { dw, db } = conv2dBackwardFilter(dy, x, this.weight.value.shape, { ...this.opts, withBias: !!this.bias });
+    this.weight.accumulate(dw);
+    if (db && this.bias) this.bias.accumulate(db);
+    const dx = this.inputGrad ? conv2dBackwardData(dy, this.weight.value, x.shape, this.opts) : zeros([0]);
+    this.clearSaved();
+    return dx;
+  }
+
+  override clearSaved(): void {
+    this.x?.dispose();
+    this.x = null;
+  }
+}

@@ -1,0 +1,10 @@
+export { Module, Parameter, retain } from './module.js';
+export { Conv2d, type Conv2dModuleOptions } from './conv.js';
+export { BatchNorm2d } from './batchnorm.js';
+export { ReLU } from './activation.js';
+export { MaxPool2d, AvgPool2d, GlobalAvgPool } from './pool.js';
+export { Linear } from './linear.js';
+export { SqueezeExcite, type SqueezeExciteOptions } from './se.js';
+export { Sequential } from './sequential.js';
+export { SEResNeXtBottleneck, type BottleneckOptions } from './bottleneck.js';
+export { kaimingNormal, uniformFanIn, fans } from './init.js';

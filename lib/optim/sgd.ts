@@ -1,0 +1,108 @@
+/**
+ * SGD with momentum, dampening, Nesterov and weight decay (PyTorch's
+ * torch.optim.SGD semantics), one fused native call per step for all
+ * parameters of a group.
+ */
+import { fail } from '../errors.js';
+import { Tensor, keep, zeros } from '../tensor.js';
+import { sgdStep } from '../ops/sgd.js';
+import type { Parameter } from '../nn/module.js';
+
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  /** skip weight decay for parameters marked decay: false (BN, biases) -- timm's filter_bias_and_bn */
+  filterDecay?: boolean;
+}
+
+export interface ParamGroup extends Partial<SgdOptions> {
+  params: Parameter[];
+}
+
+export class SGD {
+  readonly groups: Array<{ params: Parameter[]; opts: Required<SgdOptions> }>;
+  private readonly buffers = new Map<Parameter, Tensor<'float32'>>();
+  stepCount = 0;
+
+  constructor(params: Parameter[] | ParamGroup[], defaults: SgdOptions) {
+    const d: Required<SgdOptions> = {
+      lr: defaults.lr,
+      momentum: defaults.momentum ?? 0,
+      dampening: defaults.dampening ?? 0,
+      weightDecay: defaults.weightDecay ?? 0,
+      nesterov: defaults.nesterov ?? false,
+      filterDecay: defaults.filterDecay ?? false,
+    };
+    if (!Number.isFinite(d.lr) || d.lr < 0) fail('SENET_ARG', 'SGD', 'lr', 'a finite number >= 0', String(d.lr));
+    const groups = (params.length > 0 && 'params' in (params[0] as object) ? params : [{ params }]) as ParamGroup[];
+    this.groups = groups.map((g) => ({ params: g.params, opts: { ...d, ...stripUndefined(g) } }));
+  }
+
+  /** The learning rate of every group (schedules set it each step). */
+  setLr(lr: number): void {
+    for (const g of this.groups) g.opts.lr = lr;
+  }
+
+  step(): void {
+    for (const g of this.groups) {
+      const o = g.opts;
+      const withGrad = g.params.filter((p) => p.grad !== null);
+      const parts: Array<[Parameter[], number]> = o.filterDecay
+        ? [[withGrad.filter((p) => p.decay), o.weightDecay], [withGrad.filter((p) => !p.decay), 0]]
+        : [[withGrad, o.weightDecay]];
+      for (const [ps, wd] of parts) {
+        if (ps.length === 0) continue;
+        const first = o.momentum > 0 && !this.buffers.has(ps[0]!);
+        let bufs: Tensor[] | null = null;
+        if (o.momentum > 0) {
+          bufs = ps.map((p) => {
+            const have = this.buffers.get(p);
+            if (have) return have;
+            const b = keep(zeros<'float32'>(p.value.shape));
+            this.buffers.set(p, b);
+            return b;
+          });
+        }
+        sgdStep(ps.map((p) => p.value), ps.map((p) => p.grad!), bufs, {
+          lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: wd, nesterov: o.nesterov, firstStep: first,
+        });
+      }
+    }
+    this.stepCount++;
+  }
+
+  zeroGrad(): void {
+    for (const g of this.groups) for (const p of g.params) p.zeroGrad();
+  }
+
+  /** Momentum buffers in parameter order (null where none yet), for checkpoints. */
+  momentumBuffers(): Array<Tensor<'float32'> | null> {
+    return this.groups.flatMap((g) => g.params.map((p) => this.buffers.get(p) ?? null));
+  }
+
+  /** Restores momentum buffers given in momentumBuffers() order (copied). */
+  loadMomentumBuffers(bufs: Array<Tensor<'float32'> | null>): void {
+    const params = this.groups.flatMap((g) => g.params);
+    if (bufs.length !== params.length) fail('SENET_SHAPE', 'SGD.loadMomentumBuffers', 'buffers', `${params.length} entries`, String(bufs.length));
+    params.forEach((p, i) => {
+      this.buffers.get(p)?.dispose();
+      this.buffers.delete(p);
+      const b = bufs[i];
+      if (b) this.buffers.set(p, keep(b.clone()));
+    });
+  }
+
+  dispose(): void {
+    for (const b of this.buffers.values()) b.dispose();
+    this.buffers.clear();
+  }
+}
+
+function stripUndefined(g: ParamGroup): Partial<SgdOptions> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(g)) if (k !== 'params' && v !== undefined) out[k] = v;
+  return out as Partial<SgdOptions>;
+}

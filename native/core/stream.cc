@@ -1,0 +1,168 @@
+#include "core/stream.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+
+namespace senet {
+
+CpuStream& CpuStream::get() {
+  // Intentionally leaked: the thread is joined by the last env's cleanup
+  // hook; a static destructor would run after that in unknown order.
+  static CpuStream* s = new CpuStream();
+  return *s;
+}
+
+static int default_threads() {
+  for (const char* name : {"SENET_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    const char* v = std::getenv(name);
+    if (v && *v) {
+      const int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc ? int(hc) : 1;
+}
+
+CpuStream::CpuStream() {
+  const char* s = std::getenv("SENET_CPU_SYNC");
+  inline_ = s && *s && std::string(s) != "0";
+  threads_ = default_threads();
+  // oneDNN sizes its parallel decomposition when a primitive is created, on
+  // the calling thread; keep that thread's OpenMP count equal to ours.
+  omp_set_num_threads(threads_);
+}
+
+void CpuStream::register_env() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++envs_;
+}
+
+void CpuStream::unregister_env() {
+  std::thread t;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (--envs_ > 0) return;
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    work_cv_.notify_all();
+    t = std::move(thread_);
+  }
+  t.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_ = false;
+}
+
+void CpuStream::start_locked() {
+  if (thread_.joinable() || inline_) return;
+  const int n = threads_;
+  thread_ = std::thread([this, n] {
+    omp_set_num_threads(n);
+    loop();
+  });
+}
+
+void CpuStream::record_error(const char* op, const std::exception& e, Code code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!sticky_) {
+    const auto* se = dynamic_cast<const Error*>(&e);
+    std::string msg = e.what();
+    // Errors thrown by our own checks already start with the op name.
+    if (msg.rfind(op, 0) != 0) msg = std::string(op) + ": " + msg;
+    sticky_.emplace(se ? se->code() : code, msg);
+  }
+}
+
+void CpuStream::loop() {
+  for (;;) {
+    std::pair<const char*, std::function<void()>> item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) {
+        // Teardown: drop what is left (its storages are released here).
+        queue_.clear();
+        completed_ = submitted_;
+        done_cv_.notify_all();
+        return;
+      }
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      item.second();
+    } catch (const Error& e) {
+      record_error(item.first, e, e.code());
+    } catch (const std::bad_alloc& e) {
+      record_error(item.first, e, Code::OOM);
+    } catch (const std::exception& e) {
+      record_error(item.first, e, Code::Internal);
+    }
+    item.second = nullptr;  // release captured storages before signalling
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++completed_;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+uint64_t CpuStream::enqueue(const char* op, std::function<void()> task) {
+  if (inline_) {
+    uint64_t ticket;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ticket = ++submitted_;
+    }
+    try {
+      task();
+    } catch (const Error& e) {
+      record_error(op, e, e.code());
+    } catch (const std::bad_alloc& e) {
+      record_error(op, e, Code::OOM);
+    } catch (const std::exception& e) {
+      record_error(op, e, Code::Internal);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    ++completed_;
+    return ticket;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  start_locked();
+  queue_.emplace_back(op, std::move(task));
+  const uint64_t ticket = ++submitted_;
+  work_cv_.notify_one();
+  return ticket;
+}
+
+uint64_t CpuStream::last_ticket() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return submitted_;
+}
+
+void CpuStream::wait(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return completed_ >= ticket; });
+  if (sticky_) {
+    Error e = *sticky_;
+    sticky_.reset();
+    throw e;
+  }
+}
+
+void CpuStream::run_sync(const char* op, std::function<void()> fn) {
+  wait(enqueue(op, std::move(fn)));
+}
+
+void CpuStream::set_num_threads(int n) {
+  if (n < 1) n = 1;
+  omp_set_num_threads(n);  // this (JS) thread: primitive creation
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads_ = n;
+  }
+  run_sync("setNumThreads", [n] { omp_set_num_threads(n); });
+}
+
+}  // namespace senet

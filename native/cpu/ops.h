@@ -1,0 +1,78 @@
+// CPU implementations of the op families. Arguments are validated by the
+// bindings (native/ops); these allocate outputs, enqueue the work on the CPU
+// stream and return at once.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "core/params.h"
+#include "core/tensor.h"
+
+namespace senet::cpu {
+
+// conv.cc -- oneDNN convolutions, NHWC activations, OHWI weights.
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, const Conv2dParams& p,
+                      const Shape& y_shape);
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
+// Returns dw (and db when with_bias).
+std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_shape, bool with_bias,
+                                           const Conv2dParams& p);
+
+// batchnorm.cc -- NHWC batch norm over N,H,W per channel.
+// Returns y, batch mean, batch (biased) variance; updates running stats in place.
+std::vector<Tensor> batchnorm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    const std::optional<Tensor>& running_mean,
+                                    const std::optional<Tensor>& running_var, const BatchNormParams& p);
+Tensor batchnorm_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                       const Tensor& var, const BatchNormParams& p);
+// Returns dx, dgamma, dbeta.
+std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                       const Tensor& var, const BatchNormParams& p);
+
+// pool.cc
+// Max pooling returns y and the workspace backward needs.
+std::vector<Tensor> maxpool2d_forward(const Tensor& x, const Pool2dParams& p, const Shape& y_shape);
+Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape, const Pool2dParams& p);
+Tensor avgpool2d_forward(const Tensor& x, const Pool2dParams& p, const Shape& y_shape);
+Tensor avgpool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p);
+Tensor global_avgpool_forward(const Tensor& x);
+Tensor global_avgpool_backward(const Tensor& dy, const Shape& x_shape);
+
+// linear.cc -- y = x W^T + b with W [out, in].
+Tensor linear_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b);
+// Returns dx (when need_dx), dw, db (when with_bias); absent entries are empty tensors.
+std::vector<Tensor> linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool need_dx, bool with_bias);
+
+// eltwise.cc
+Tensor relu_forward(const Tensor& x);
+Tensor relu_backward(const Tensor& dy, const Tensor& y);
+Tensor add(const Tensor& a, const Tensor& b);
+void add_inplace(const Tensor& y, const Tensor& x, float alpha);  // y += alpha * x
+void fill(const Tensor& t, float value);
+Tensor copy(const Tensor& x);
+
+// loss.cc -- mean softmax cross-entropy with label smoothing.
+// Returns loss (shape []) and dlogits.
+std::vector<Tensor> softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing);
+
+// sgd.cc -- fused multi-tensor SGD step, in place.
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+              const std::vector<Tensor>& buffers, const SgdParams& p);
+
+// se.cc -- the fused squeeze-excite(-scale(-residual-ReLU)) op.
+// Returns y, s [N,C], z [N,C], a [N,D], argmax [N,C] int32 (max squeeze,
+// else empty), mask (residual: one bit per element of y > 0, else empty).
+std::vector<Tensor> se_forward(const Tensor& u, const Tensor& w1, const Tensor& b1, const Tensor& w2,
+                               const Tensor& b2, const std::optional<Tensor>& shortcut, const SeParams& p);
+// Returns du, dshortcut (residual, else empty), dw1, db1, dw2, db2.
+std::vector<Tensor> se_backward(const Tensor& dy, const Tensor& u, const Tensor& w1, const Tensor& w2,
+                                const Tensor& s, const Tensor& z, const Tensor& a,
+                                const std::optional<Tensor>& argmax, const std::optional<Tensor>& mask,
+                                const SeParams& p);
+
+// randn.cc -- seeded normal / uniform fill (Philox4x32-10, Box-Muller).
+void fill_randn(const Tensor& t, uint64_t seed, double mean, double std);
+void fill_uniform(const Tensor& t, uint64_t seed, double lo, double hi);
+
+}  // namespace senet::cpu

@@ -1,0 +1,102 @@
+// conv2d, conv2dBackwardData, conv2dBackwardFilter.
+// x [N,H,W,Ci] NHWC, w [Co,KH,KW,Ci/groups] OHWI, b [Co], y [N,Ho,Wo,Co].
+// options: stride [sh,sw], padding [top,bottom,left,right], dilation [dh,dw], groups.
+#include "core/args.h"
+#include "cpu/ops.h"
+#include "ops/registry.h"
+
+namespace senet {
+namespace {
+
+constexpr int64_t kMaxWindow = 1 << 16;
+
+Conv2dParams conv_params(const char* op, const Napi::Object& o) {
+  Conv2dParams p;
+  auto s = opt_ints(op, o, "stride", 2, {1, 1}, 1, kMaxWindow);
+  auto pad = opt_ints(op, o, "padding", 4, {0, 0, 0, 0}, 0, kMaxWindow);
+  auto d = opt_ints(op, o, "dilation", 2, {1, 1}, 1, kMaxWindow);
+  p.stride_h = s[0], p.stride_w = s[1];
+  p.pad_t = pad[0], p.pad_b = pad[1], p.pad_l = pad[2], p.pad_r = pad[3];
+  p.dil_h = d[0], p.dil_w = d[1];
+  p.groups = opt_int(op, o, "groups", 1, 1, kMaxElements);
+  return p;
+}
+
+void check_dims_positive(const char* op, const char* arg, const Shape& s) {
+  for (auto d : s)
+    if (d <= 0) fail(Code::Shape, op, arg, "all dimensions > 0", "shape " + shape_str(s));
+}
+
+// Validates x/w against each other and returns y's shape.
+Shape conv_output(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  if (x.size() != 4) fail(Code::Shape, op, "x", "a rank-4 NHWC tensor", "shape " + shape_str(x));
+  if (w.size() != 4) fail(Code::Shape, op, "w", "a rank-4 OHWI tensor", "shape " + shape_str(w));
+  check_dims_positive(op, "x", x);
+  check_dims_positive(op, "w", w);
+  const int64_t Ci = x[3], Co = w[0], G = p.groups;
+  if (Ci % G != 0)
+    fail(Code::Shape, op, "groups", "a divisor of the " + std::to_string(Ci) + " input channels", std::to_string(G));
+  if (Co % G != 0)
+    fail(Code::Shape, op, "groups", "a divisor of the " + std::to_string(Co) + " output channels", std::to_string(G));
+  if (w[3] != Ci / G)
+    fail(Code::Shape, op, "w", "OHWI with " + std::to_string(Ci / G) + " input channels per group (x has " +
+                                   std::to_string(Ci) + " channels, groups " + std::to_string(G) + ")",
+         "shape " + shape_str(w));
+  const int64_t Ho = window_out(x[1], w[1], p.stride_h, p.pad_t, p.pad_b, p.dil_h);
+  const int64_t Wo = window_out(x[2], w[2], p.stride_w, p.pad_l, p.pad_r, p.dil_w);
+  if (Ho <= 0 || Wo <= 0)
+    fail(Code::Shape, op, "x", "a padded input at least as large as the dilated kernel " +
+                                   shape_str({w[1], w[2]}),
+         "spatial size " + shape_str({x[1], x[2]}));
+  return {x[0], Ho, Wo, Co};
+}
+
+}  // namespace
+
+// conv2d(x, w, b | null, options)
+SENET_BINDING(conv2d) {
+  OpArgs A(info, "conv2d");
+  Tensor x = A.tensor(0, "x"), w = A.tensor(1, "w");
+  auto b = A.optional_tensor(2, "b");
+  const Conv2dParams p = conv_params(A.op(), A.options(3));
+  check_same_device(A.op(), {{"x", &x}, {"w", &w}, {"b", b ? &*b : nullptr}});
+  const Shape y = conv_output(A.op(), x.shape, w.shape, p);
+  if (b) check_shape(A.op(), "b", *b, {w.shape[0]});
+  return wrap(info.Env(), SENET_DISPATCH(x, conv2d_forward, x, w, b, p, y));
+}
+
+// conv2dBackwardData(dy, w, xShape, options) -> dx
+SENET_BINDING(conv2dBackwardData) {
+  OpArgs A(info, "conv2dBackwardData");
+  Tensor dy = A.tensor(0, "dy"), w = A.tensor(1, "w");
+  const Shape xs = A.shape(2, "xShape");
+  const Conv2dParams p = conv_params(A.op(), A.options(3));
+  check_same_device(A.op(), {{"dy", &dy}, {"w", &w}});
+  const Shape y = conv_output(A.op(), xs, w.shape, p);
+  check_shape(A.op(), "dy", dy, y);
+  return wrap(info.Env(), SENET_DISPATCH(dy, conv2d_backward_data, dy, w, xs, p));
+}
+
+// conv2dBackwardFilter(dy, x, wShape, withBias, options) -> [dw, db | null]
+SENET_BINDING(conv2dBackwardFilter) {
+  OpArgs A(info, "conv2dBackwardFilter");
+  Tensor dy = A.tensor(0, "dy"), x = A.tensor(1, "x");
+  const Shape ws = A.shape(2, "wShape");
+  if (!info[3].IsBoolean()) fail(Code::Arg, A.op(), "withBias", "a boolean", describe(info[3]));
+  const bool with_bias = info[3].As<Napi::Boolean>().Value();
+  const Conv2dParams p = conv_params(A.op(), A.options(4));
+  check_same_device(A.op(), {{"dy", &dy}, {"x", &x}});
+  const Shape y = conv_output(A.op(), x.shape, ws, p);
+  check_shape(A.op(), "dy", dy, y);
+  auto out = SENET_DISPATCH(dy, conv2d_backward_filter, dy, x, ws, with_bias, p);
+  if (!with_bias) out.push_back(Tensor());
+  return outputs(info.Env(), out);
+}
+
+void register_conv_ops(Napi::Env env, Napi::Object exports) {
+  SENET_EXPORT(exports, env, conv2d);
+  SENET_EXPORT(exports, env, conv2dBackwardData);
+  SENET_EXPORT(exports, env, conv2dBackwardFilter);
+}
+
+}  // namespace senet
