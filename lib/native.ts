@@ -68,6 +68,7 @@ export interface NativeAddon {
   setIsa(isa: string): void;
   info(): NativeInfo;
   _copyBandwidth(bytes: number, reps: number): number;
+  _seConfig(o: { blockBytes?: number; nt?: 'auto' | 'off' | 'on' }): void;
 
   conv2d(x: H, w: H, b: H | null, o: Opts): H;
   conv2dBackwardData(dy: H, w: H, xShape: number[], o: Opts): H;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  conv2d, conv2dBackwardData, conv2dBackwardFilter, memory, randn, tensor, zeros, SenetError, type Tensor,
+  conv2d, conv2dBackwardData, conv2dBackwardFilter, randn, tensor, zeros, SenetError, type SenetErrorCode,
 } from '../lib/index.js';
 import { conv2dBackwardRef, conv2dRef, conv2dShape, type ConvP } from './reference/conv.js';
 import { perDevice } from './helpers/devices.js';
@@ -100,7 +100,7 @@ perDevice("conv2d padding 'same' follows TensorFlow (odd pixel at the end)", (t,
 
 perDevice('conv2d rejects bad input with SENET_* errors naming op and argument', (t, device) => {
   const x = randn([2, 5, 5, 8], { device }), w = randn([4, 3, 3, 8], { device });
-  const bad = (fn: () => unknown, code: string, re: RegExp) => {
+  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
     const e = t.throws(fn, { instanceOf: SenetError });
     t.is(e?.code, code);
     t.regex(e?.message ?? '', re);

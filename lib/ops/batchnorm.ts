@@ -4,7 +4,7 @@
  * in place (PyTorch's convention: momentum 0.1, unbiased running variance).
  */
 import { addon } from '../native.js';
-import { native } from '../errors.js';
+import { fail, native } from '../errors.js';
 import { Tensor, wrapOut } from '../tensor.js';
 import { expectShape, finiteNumber, sameDevice, tensorArg } from './check.js';
 
@@ -34,6 +34,8 @@ export function batchNormTrain(
   const op = 'batchNormTrain';
   const hx = tensorArg(op, 'x', x, { rank: 4, layout: 'NHWC' });
   const c = x.shape[3]!;
+  if (x.shape[0]! * x.shape[1]! * x.shape[2]! === 1)
+    fail('SENET_SHAPE', op, 'x', 'more than one value per channel in training (N*H*W > 1, as PyTorch)', `shape [${x.shape}]`);
   const hg = vec(op, 'gamma', gamma, c), hb = vec(op, 'beta', beta, c);
   const hm = o.runningMean ? vec(op, 'runningMean', o.runningMean, c) : null;
   const hv = o.runningVar ? vec(op, 'runningVar', o.runningVar, c) : null;

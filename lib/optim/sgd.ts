@@ -54,21 +54,20 @@ export class SGD {
         ? [[withGrad.filter((p) => p.decay), o.weightDecay], [withGrad.filter((p) => !p.decay), 0]]
         : [[withGrad, o.weightDecay]];
       for (const [ps, wd] of parts) {
-        if (ps.length === 0) continue;
-        const first = o.momentum > 0 && !this.buffers.has(ps[0]!);
-        let bufs: Tensor[] | null = null;
-        if (o.momentum > 0) {
-          bufs = ps.map((p) => {
-            const have = this.buffers.get(p);
-            if (have) return have;
-            const b = keep(zeros<'float32'>(p.value.shape));
-            this.buffers.set(p, b);
-            return b;
-          });
+        const opts = { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: wd, nesterov: o.nesterov };
+        if (o.momentum === 0) {
+          if (ps.length) sgdStep(ps.map((p) => p.value), ps.map((p) => p.grad!), null, opts);
+          continue;
         }
-        sgdStep(ps.map((p) => p.value), ps.map((p) => p.grad!), bufs, {
-          lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: wd, nesterov: o.nesterov, firstStep: first,
-        });
+        // PyTorch starts each parameter's buffer at its first gradient: one
+        // call for parameters that have a buffer, one for those that do not yet.
+        const fresh = ps.filter((p) => !this.buffers.has(p));
+        const old = ps.filter((p) => this.buffers.has(p));
+        for (const p of fresh) this.buffers.set(p, keep(zeros<'float32'>(p.value.shape)));
+        for (const [group, firstStep] of [[old, false], [fresh, true]] as const) {
+          if (group.length === 0) continue;
+          sgdStep(group.map((p) => p.value), group.map((p) => p.grad!), group.map((p) => this.buffers.get(p)!), { ...opts, firstStep });
+        }
       }
     }
     this.stepCount++;

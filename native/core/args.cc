@@ -9,11 +9,7 @@ std::string describe(const Napi::Value& v) {
   if (v.IsUndefined()) return "undefined";
   if (v.IsNull()) return "null";
   if (v.IsBoolean()) return std::string("boolean ") + (v.As<Napi::Boolean>().Value() ? "true" : "false");
-  if (v.IsNumber()) {
-    std::ostringstream s;
-    s << "number " << v.As<Napi::Number>().DoubleValue();
-    return s.str();
-  }
+  if (v.IsNumber()) return "number " + v.ToString().Utf8Value();  // JavaScript's own formatting
   if (v.IsString()) return "string '" + v.As<Napi::String>().Utf8Value() + "'";
   if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
   if (TensorHandle::From(v)) return "a tensor";

@@ -65,6 +65,9 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
 // else empty), mask (residual: one bit per element of y > 0, else empty).
 std::vector<Tensor> se_forward(const Tensor& u, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                                const Tensor& b2, const std::optional<Tensor>& shortcut, const SeParams& p);
+// Test hook: block budget in bytes (0 = automatic), non-temporal stores
+// (-1 automatic, 0 off, 1 on where aligned).
+void se_config(int64_t block_bytes, int nt);
 // Returns du, dshortcut (residual, else empty), dw1, db1, dw2, db2.
 std::vector<Tensor> se_backward(const Tensor& dy, const Tensor& u, const Tensor& w1, const Tensor& w2,
                                 const Tensor& s, const Tensor& z, const Tensor& a,

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <numeric>
 
@@ -15,7 +16,13 @@
 namespace senet::cpu {
 namespace {
 
+// Test hooks (_seConfig): force the block budget and the store kind so small
+// tests reach the multi-block and non-temporal paths.
+std::atomic<int64_t> g_block_bytes{0};
+std::atomic<int> g_nt{-1};
+
 size_t block_budget() {
+  if (const int64_t forced = g_block_bytes.load(); forced > 0) return size_t(forced);
   static size_t v = [] {
     const char* e = std::getenv("SENET_SE_BLOCK_BYTES");
     if (e && *e) return size_t(std::strtoull(e, nullptr, 10));
@@ -42,7 +49,9 @@ se::Plan plan(int64_t N, int64_t HW, int64_t C, int threads, Isa isa) {
   p.chunks = Q;
   // Outputs larger than the cache would only evict useful lines: stream them.
   const int W = vector_width(isa);
-  p.nt = W > 1 && C % W == 0 && N * sample > int64_t(l3_cache_bytes());
+  const int forced = g_nt.load();
+  const bool want = forced >= 0 ? forced == 1 : N * sample > int64_t(l3_cache_bytes());
+  p.nt = want && W > 1 && C % W == 0;
   return p;
 }
 
@@ -71,6 +80,11 @@ T* slot(int s, int64_t count) {
 }
 
 }  // namespace
+
+void se_config(int64_t block_bytes, int nt) {
+  g_block_bytes.store(block_bytes);
+  g_nt.store(nt);
+}
 
 std::vector<Tensor> se_forward(const Tensor& u, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                                const Tensor& b2, const std::optional<Tensor>& shortcut, const SeParams& p) {

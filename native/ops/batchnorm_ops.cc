@@ -36,6 +36,9 @@ SENET_BINDING(batchNormTrain) {
   check_vec(A.op(), "beta", b, C);
   if (rm) check_vec(A.op(), "runningMean", *rm, C);
   if (rv) check_vec(A.op(), "runningVar", *rv, C);
+  if (x.shape[0] * x.shape[1] * x.shape[2] < 2)
+    fail(Code::Shape, A.op(), "x", "more than one value per channel in training (N*H*W > 1, as PyTorch)",
+         "shape " + shape_str(x.shape));
   check_same_device(A.op(), {{"x", &x}, {"gamma", &g}, {"beta", &b}, {"runningMean", rm ? &*rm : nullptr},
                              {"runningVar", rv ? &*rv : nullptr}});
   return outputs(info.Env(), SENET_DISPATCH(x, batchnorm_train, x, g, b, rm, rv, p));

@@ -7,6 +7,7 @@
 // u [N,H,W,C] NHWC; w1 [D,C], b1 [D], w2 [C,D], b2 [C]; with a shortcut the
 // op computes y = relu(u*s + shortcut), else y = u*s.
 #include "core/args.h"
+#include "core/stream.h"
 #include "cpu/ops.h"
 #include "cpu/se.h"
 #include "ops/registry.h"
@@ -85,7 +86,19 @@ SENET_BINDING(squeezeExciteBackward) {
   return outputs(info.Env(), SENET_DISPATCH(u, se_backward, dy, u, w1, w2, s, z, a, am, mk, p));
 }
 
+// _seConfig({blockBytes, nt}): test hook for the CPU kernel's cutting.
+SENET_BINDING(_seConfig) {
+  OpArgs A(info, "_seConfig");
+  auto o = A.options(0);
+  const int64_t block = opt_int(A.op(), o, "blockBytes", 0, 0, int64_t(1) << 40);
+  const std::string nt = opt_enum(A.op(), o, "nt", "auto", {"auto", "off", "on"});
+  CpuStream::get().sync();
+  cpu::se_config(block, nt == "auto" ? -1 : nt == "on" ? 1 : 0);
+  return info.Env().Undefined();
+}
+
 void register_se_ops(Napi::Env env, Napi::Object exports) {
+  SENET_EXPORT(exports, env, _seConfig);
   SENET_EXPORT(exports, env, squeezeExcite);
   SENET_EXPORT(exports, env, squeezeExciteBackward);
 }

@@ -23,7 +23,7 @@ SENET_BINDING(sgdStep) {
   p.first_step = opt_bool(A.op(), o, "firstStep", false);
   if (p.nesterov && (p.momentum <= 0.0 || p.dampening != 0.0))
     fail(Code::Arg, A.op(), "nesterov", "momentum > 0 and dampening 0 (as PyTorch)",
-         "momentum " + std::to_string(p.momentum) + ", dampening " + std::to_string(p.dampening));
+         "momentum " + describe(o.Get("momentum")) + ", dampening " + describe(o.Get("dampening")));
   if (p.momentum > 0.0 && !has_buf)
     fail(Code::Arg, A.op(), "buffers", "one momentum buffer per parameter when momentum > 0", "null");
   if (gs.Length() != ps.Length())

@@ -40,6 +40,14 @@ uint64_t read_seed(const Napi::CallbackInfo& info, size_t i, const char* op) {
   return uint64_t(s);
 }
 
+// Integer fills must be integers in range (a NaN or 1e30 cast to int32 is undefined behaviour).
+void check_fill_value(const char* op, DType dtype, double v, const Napi::Value& given) {
+  if (dtype == DType::I32 && !(v == std::floor(v) && v >= -2147483648.0 && v <= 2147483647.0))
+    fail(Code::Arg, op, "value", "an integer in the int32 range for an int32 tensor", describe(given));
+  if (dtype == DType::U8 && !(v == std::floor(v) && v >= 0 && v <= 255))
+    fail(Code::Arg, op, "value", "an integer in [0, 255] for a uint8 tensor", describe(given));
+}
+
 // Host -> device copy of freshly allocated storage.
 void upload(const Tensor& t, const void* src) {
   if (t.device().kind == Device::CPU) {
@@ -84,6 +92,7 @@ SENET_BINDING(full) {
   const double v = A.number(1, "value");
   const DType dtype = read_dtype(info, 2, A.op());
   const Device dev = read_device(info, 3, A.op());
+  check_fill_value(A.op(), dtype, v, info[1]);
   Tensor t = empty_tensor(shape, dtype, dev, A.op());
   if (t.numel() > 0) SENET_DISPATCH(t, fill, t, float(v));
   return wrap(info.Env(), t);
@@ -144,6 +153,7 @@ SENET_BINDING(fill_) {
   OpArgs A(info, "fill_");
   Tensor t = A.tensor(0, "x", own_dtype(info[0]));
   const double v = A.number(1, "value");
+  check_fill_value(A.op(), t.dtype, v, info[1]);
   if (t.numel() > 0) SENET_DISPATCH(t, fill, t, float(v));
   return info.Env().Undefined();
 }

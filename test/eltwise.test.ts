@@ -1,0 +1,148 @@
+import test from 'ava';
+import { add, addScaled_, fill_, full, randn, relu, reluBackward, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
+import { addBackwardRef, addRef, addScaledRef, reluBackwardRef, reluRef } from './reference/eltwise.js';
+import { perDevice } from './helpers/devices.js';
+import { Rng } from './helpers/rng.js';
+import { T, numel, read } from './helpers/tensors.js';
+import { assertClose, assertNear } from './helpers/compare.js';
+import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+
+const SHAPES: number[][] = [[7], [3, 5], [1, 1, 1, 3], [2, 5, 7, 13], [4, 9, 9, 64], [70001]];
+
+/** Normal data with every 5th element exactly 0 (relu's boundary: y = 0 must give dx = 0). */
+function data(r: Rng, n: number): Float64Array {
+  const a = r.array(n);
+  for (let i = 0; i < n; i += 5) a[i] = 0;
+  return a;
+}
+
+for (const [i, s] of SHAPES.entries()) {
+  perDevice(`relu and reluBackward: [${s}]`, (t, device) => {
+    const r = new Rng(10 + i);
+    const x = data(r, numel(s)), dy = r.array(numel(s));
+    const y = relu(T(x, s, device));
+    t.deepEqual([...y.shape], s);
+    // max(x, 0) and dy [y > 0] select an input: exact.
+    const want = reluRef(x);
+    assertClose(t, read(y), want, { k: 0, name: 'y' });
+    const dx = reluBackward(T(dy, s, device), y);
+    assertClose(t, read(dx), reluBackwardRef(dy, want), { k: 0, name: 'dx' });
+  });
+
+  perDevice(`add and addScaled_: [${s}]`, (t, device) => {
+    const r = new Rng(20 + i);
+    const a = r.array(numel(s)), b = r.array(numel(s), 3);
+    const y = add(T(a, s, device), T(b, s, device));
+    t.deepEqual([...y.shape], s);
+    // One rounding of the exact sum of two float32 values.
+    assertClose(t, read(y), addRef(a, b), { k: 1, name: 'a + b' });
+    for (const alpha of [1, -0.3, 1 / 3]) {
+      const yT = T(a, s, device);
+      if (alpha === 1) addScaled_(yT, T(b, s, device));
+      else addScaled_(yT, T(b, s, device), alpha);
+      // fl(alpha), the product and the sum: 3 roundings of at most |y| + |alpha x|.
+      const mag = a.map((v, j) => Math.abs(v) + Math.abs(alpha * b[j]!));
+      assertClose(t, read(yT), addScaledRef(a, b, alpha), { mag, k: 3, name: `y += ${alpha} x (in place)` });
+    }
+  });
+}
+
+perDevice('addScaled_ with y and x the same tensor: y = 3y', (t, device) => {
+  const a = new Rng(30).array(1000);
+  const yT = T(a, [10, 100], device);
+  addScaled_(yT, yT, 2);
+  assertClose(t, read(yT), addScaledRef(a, a, 2), { mag: a.map((v) => 3 * Math.abs(v)), k: 3, name: 'y += 2 y' });
+});
+
+perDevice('fill_ sets every element (float32 rounding, int32 tensors)', (t, device) => {
+  for (const n of [1, 13, 70001]) {
+    const f = randn([n], { device });
+    fill_(f, 0.1);
+    t.true(Array.from(f.toArraySync()).every((v) => v === Math.fround(0.1)), `float32 [${n}]`);
+    fill_(f, -2.5);
+    t.true(Array.from(f.toArraySync()).every((v) => v === -2.5), `float32 [${n}] again`);
+  }
+  const i32 = tensor(new Int32Array([1, 2, 3, 4, 5]), [5], { dtype: 'int32', device });
+  fill_(i32, 7);
+  t.deepEqual([...i32.toArraySync()], [7, 7, 7, 7, 7]);
+});
+
+perDevice('zero-size tensors pass through relu, add and the in-place ops', (t, device) => {
+  const z = zeros([0, 3], { device });
+  const y = relu(z);
+  t.deepEqual([...y.shape], [0, 3]);
+  t.is(y.toArraySync().length, 0);
+  t.deepEqual([...reluBackward(z, y).shape], [0, 3]);
+  t.deepEqual([...add(z, zeros([0, 3], { device })).shape], [0, 3]);
+  addScaled_(z, zeros([0, 3], { device }), 2);
+  fill_(z, 1);
+  t.is(z.toArraySync().length, 0);
+});
+
+// The reference backwards against finite differences of the reference forwards (relu inputs kept
+// at least 0.01 from its kink at 0).
+test('eltwise reference backwards match finite differences', (t) => {
+  for (const [i, s] of SHAPES.slice(0, 4).entries()) {
+    const r = new Rng(40 + i);
+    const x = r.array(numel(s)).map((v) => Math.fround(Math.sign(v || 1) * (0.01 + Math.abs(v))));
+    const dy = r.array(numel(s));
+    const ix = sampleIndices(x.length, 40);
+    const g = reluBackwardRef(dy, reluRef(x));
+    const nx = numericalGrad((v) => dot(reluRef(v), dy), x, ix);
+    assertNear(t, ix.map((k) => g[k]!), ix.map((k) => nx.get(k)!), FD_RTOL, FD_ATOL, `relu [${s}]`);
+    const b = r.array(numel(s));
+    const ga = addBackwardRef(dy);
+    const na = numericalGrad((v) => dot(addRef(v, b), dy), x, ix);
+    const nb = numericalGrad((v) => dot(addRef(x, v), dy), b, ix);
+    assertNear(t, ix.map((k) => ga.da[k]!), ix.map((k) => na.get(k)!), FD_RTOL, FD_ATOL, `add da [${s}]`);
+    assertNear(t, ix.map((k) => ga.db[k]!), ix.map((k) => nb.get(k)!), FD_RTOL, FD_ATOL, `add db [${s}]`);
+  }
+});
+
+perDevice('eltwise ops reject bad input with SENET_* errors naming op and argument', (t, device) => {
+  const a = randn([2, 3], { device }), b = randn([3, 2], { device });
+  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
+    const e = t.throws(fn, { instanceOf: SenetError });
+    t.is(e?.code, code);
+    t.regex(e?.message ?? '', re);
+  };
+  bad(() => relu('x' as never), 'SENET_ARG', /^relu: expected x a Tensor, got string 'x'/);
+  bad(() => relu([1, 2] as never), 'SENET_ARG', /^relu: expected x a Tensor, got an array of length 2/);
+  bad(() => relu(tensor(new Int32Array(4), [4], { dtype: 'int32', device })), 'SENET_DTYPE', /^relu: expected x dtype float32, got int32/);
+  bad(() => reluBackward(b, a), 'SENET_SHAPE', /^reluBackward: expected dy shape \[2,3\], got \[3,2\]/);
+  bad(() => reluBackward(randn([6], { device }), a), 'SENET_SHAPE', /^reluBackward: expected dy shape \[2,3\], got \[6\]/);
+  bad(() => reluBackward(a, tensor(new Uint8Array(6), [2, 3], { dtype: 'uint8', device })), 'SENET_DTYPE', /^reluBackward: expected y dtype float32, got uint8/);
+  bad(() => add(a, b), 'SENET_SHAPE', /^add: expected b shape \[2,3\], got \[3,2\]/);
+  bad(() => add(a, null as never), 'SENET_ARG', /^add: expected b a Tensor, got null/);
+  bad(() => addScaled_(a, b), 'SENET_SHAPE', /^addScaled_: expected x shape \[2,3\], got \[3,2\]/);
+  bad(() => addScaled_(a, a, NaN), 'SENET_ARG', /^addScaled_: expected alpha a finite number, got number NaN/);
+  bad(() => addScaled_(a, a, Infinity), 'SENET_ARG', /^addScaled_: expected alpha a finite number, got number Infinity/);
+  bad(() => addScaled_(a, a, '2' as never), 'SENET_ARG', /^addScaled_: expected alpha a finite number, got string '2'/);
+  bad(() => fill_(a, '1' as never), 'SENET_ARG', /^fill_: expected value a number, got string '1'/);
+  bad(() => fill_({} as never, 1), 'SENET_ARG', /^fill_: expected x a Tensor, got an object/);
+  // Shapes with negative or non-finite dimensions never become tensors.
+  bad(() => zeros([2, -1], { device }), 'SENET_SHAPE', /^full: expected shape\[1\] a non-negative integer dimension, got number -1/);
+  bad(() => full([NaN, 2], 1, { device }), 'SENET_SHAPE', /^full: expected shape\[0\] a non-negative integer dimension, got number NaN/);
+  bad(() => tensor([1, 2], [2, Infinity], { device }), 'SENET_SHAPE', /^tensor: expected shape\[1\] a non-negative integer dimension, got number Infinity/);
+  const dead = randn([2, 3], { device });
+  dead.dispose();
+  bad(() => relu(dead), 'SENET_DISPOSED', /^relu: expected x a live tensor, got a disposed tensor of shape \[2,3\]/);
+  bad(() => reluBackward(a, dead), 'SENET_DISPOSED', /^reluBackward: expected y a live tensor/);
+  bad(() => add(dead, a), 'SENET_DISPOSED', /^add: expected a a live tensor/);
+  bad(() => addScaled_(dead, a), 'SENET_DISPOSED', /^addScaled_: expected y a live tensor/);
+  bad(() => fill_(dead, 0), 'SENET_DISPOSED', /^fill_: expected x a live tensor/);
+  // The engine still works.
+  t.deepEqual([...read(relu(T([-1, 2], [2], device)))], [0, 2]);
+});
+
+test('the native eltwise bindings re-check what the TypeScript layer checks', async (t) => {
+  const { addon } = await import('../lib/native.js');
+  const ha = randn([2, 3]).handle('t', 'a'), hb = randn([3, 2]).handle('t', 'b');
+  const e1 = t.throws(() => addon.add(ha, hb));
+  t.is((e1 as { code?: string }).code, 'SENET_SHAPE');
+  t.regex(e1!.message, /add: expected b shape \[2,3\], got \[3,2\]/);
+  const e2 = t.throws(() => addon.reluBackward(ha, hb));
+  t.regex(e2!.message, /reluBackward: expected dy shape \[3,2\], got \[2,3\]/);
+  const e3 = t.throws(() => addon.relu({ shape: [2] } as never));
+  t.regex(e3!.message, /relu: expected x a Tensor, got an object/);
+});

@@ -1,0 +1,194 @@
+import test from 'ava';
+import {
+  Tensor, tensor, zeros, ones, full, randn, randu, tidy, keep, dispose, memory, sync, syncSync, setSeed, conv2d,
+  softmaxCrossEntropy, emptyCache, SenetError, info, type SenetErrorCode,
+} from '../lib/index.js';
+import { perDevice } from './helpers/devices.js';
+
+const bad = (t: import('ava').ExecutionContext, fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
+  const e = t.throws(fn, { instanceOf: SenetError });
+  t.is(e?.code, code);
+  t.regex(e?.message ?? '', re);
+};
+
+perDevice('tensor() from TypedArrays, flat and nested arrays', (t, device) => {
+  const a = tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], { device });
+  t.deepEqual([...a.shape], [2, 3]);
+  t.is(a.dtype, 'float32');
+  t.is(a.device, device);
+  t.is(a.size, 6);
+  t.is(a.rank, 2);
+  t.deepEqual([...a.toArraySync()], [1, 2, 3, 4, 5, 6]);
+  const b = tensor([[1, 2, 3], [4, 5, 6]], undefined, { device });
+  t.deepEqual([...b.shape], [2, 3]);
+  t.deepEqual(b.toNested(), [[1, 2, 3], [4, 5, 6]]);
+  const c = tensor([7, 8], [2], { dtype: 'int32', device });
+  t.true(c.toArraySync() instanceof Int32Array);
+  t.deepEqual([...c.toArraySync()], [7, 8]);
+  const d = tensor(new Int32Array([3, 4]), [2], { device });
+  t.is(d.dtype as string, 'int32', 'an Int32Array gives an int32 tensor');
+  const s = tensor([2.5], [], { device });
+  t.deepEqual([...s.shape], []);
+  t.is(s.item(), 2.5);
+  for (const x of [a, b, c, d, s]) x.dispose();
+});
+
+perDevice('zeros, ones, full, randn, randu', (t, device) => {
+  t.deepEqual([...zeros([2, 2], { device }).toArraySync()], [0, 0, 0, 0]);
+  t.deepEqual([...ones([3], { device }).toArraySync()], [1, 1, 1]);
+  t.deepEqual([...full([2], -1.5, { device }).toArraySync()], [-1.5, -1.5]);
+  t.deepEqual([...full([2], 7, { dtype: 'int32', device }).toArraySync()], [7, 7]);
+  t.is(zeros([0, 3], { device }).size, 0);
+  // randn: seeded, the same numbers for the same seed, statistics of N(mean, std)
+  const n = 1 << 20;
+  const x = randn([n], { seed: 42, mean: 1, std: 2, device }).toArraySync();
+  const y = randn([n], { seed: 42, mean: 1, std: 2, device }).toArraySync();
+  t.deepEqual(x.slice(0, 100), y.slice(0, 100));
+  t.notDeepEqual(x.slice(0, 100), randn([100], { seed: 43, device }).toArraySync());
+  let s = 0, s2 = 0;
+  for (const v of x) {
+    s += v;
+    s2 += (v - 1) ** 2;
+  }
+  // mean of 2^20 samples with std 2: standard error 2/1024 ~ 0.002; 5 sigma
+  t.true(Math.abs(s / n - 1) < 0.01, `mean ${s / n}`);
+  // sample variance: relative standard error sqrt(2/n) ~ 0.0014; 5 sigma
+  t.true(Math.abs(s2 / n / 4 - 1) < 0.007, `var ${s2 / n}`);
+  const u = randu([n], { seed: 1, low: -2, high: 3, device }).toArraySync();
+  t.true(u.every((v) => v >= -2 && v < 3));
+  t.true(Math.abs(u.reduce((a, b) => a + b, 0) / n - 0.5) < 0.01);
+  // the global seed sequence
+  setSeed(7);
+  const a1 = randn([5], { device }).toArraySync();
+  setSeed(7);
+  t.deepEqual(randn([5], { device }).toArraySync(), a1);
+});
+
+perDevice('toArray() resolves without blocking the event loop', async (t, device) => {
+  const x = randn([16, 56, 56, 64], { device }), w = randn([64, 3, 3, 64], { device });
+  syncSync();
+  const y = conv2d(x, w, null, { padding: 1 }); // ~100 ms of queued work
+  let ticked = false;
+  setImmediate(() => (ticked = true));
+  const p = y.toArray();
+  t.true(p instanceof Promise);
+  const data = await p;
+  t.true(ticked, 'the event loop ran while the data was being computed');
+  t.is(data.length, y.size);
+  await sync();
+  for (const v of [x, w, y]) v.dispose();
+});
+
+perDevice('reshape is a view, clone is a copy', (t, device) => {
+  const a = tensor([1, 2, 3, 4], [4], { device });
+  const v = a.reshape([2, 2]);
+  t.is(v._h!.storageId, a._h!.storageId);
+  const c = a.clone();
+  t.not(c._h!.storageId, a._h!.storageId);
+  a.dispose();
+  t.deepEqual([...v.toArraySync()], [1, 2, 3, 4], 'a view keeps the memory alive');
+  bad(t, () => v.reshape([3]), 'SENET_SHAPE', /reshape: expected shape a shape with 4 elements \(x is \[2,2\]\), got \[3\]/);
+  v.dispose();
+  c.dispose();
+});
+
+test('dispose, tidy, keep and memory() return to baseline', (t) => {
+  const base = memory();
+  const a = randn([10, 10]);
+  t.is(memory().tensors, base.tensors + 1);
+  t.is(memory().bytes, base.bytes + 400);
+  a.dispose();
+  a.dispose(); // idempotent
+  t.true(a.disposed);
+  t.is(memory().tensors, base.tensors);
+  let kept: Tensor | null = null;
+  const out = tidy(() => {
+    const x = randn([4]);
+    randn([4]);
+    kept = keep(randn([2]));
+    const inner = tidy(() => {
+      randn([8]);
+      return { r: [x, randn([3])] };
+    });
+    t.false(inner.r[0]!.disposed);
+    return inner.r[1]!;
+  });
+  t.false(out.disposed);
+  t.false(kept!.disposed);
+  t.is(memory().tensors, base.tensors + 2);
+  dispose([out, kept]);
+  t.is(memory().tensors, base.tensors);
+  t.is(memory().bytes, base.bytes);
+  bad(t, () => tidy((() => Promise.resolve()) as never), 'SENET_ARG', /tidy: expected fn a synchronous function/);
+  // storage of queued work is released when the work is done
+  syncSync();
+  t.is(memory().devices['cpu']!.storages, base.devices['cpu']!.storages);
+  emptyCache();
+  t.is(memory().devices['cpu']!.cachedBytes, 0);
+});
+
+test('the FinalizationRegistry frees tensors that were never disposed', async (t) => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return t.fail('run with --expose-gc (ava.config.js sets it)');
+  const leakedBefore = memory().leaked;
+  // Keep the native handles (not the tensors): the tensors become garbage.
+  const handles = (() => {
+    const hs = [];
+    for (let i = 0; i < 50; i++) hs.push(randn([256])._h!);
+    return hs;
+  })();
+  t.true(handles.every((h) => !h.released));
+  for (let i = 0; i < 50 && !handles.every((h) => h.released); i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.true(handles.every((h) => h.released), 'every unreachable tensor was released');
+  t.true(memory().leaked - leakedBefore >= 50);
+});
+
+perDevice('creation rejects bad input with SENET_* errors', (t, device) => {
+  bad(t, () => zeros([2, -1], { device }), 'SENET_SHAPE', /^full: expected shape\[1\] a non-negative integer dimension, got number -1/);
+  bad(t, () => zeros([2, NaN], { device }), 'SENET_SHAPE', /shape\[1\] a non-negative integer dimension, got number NaN/);
+  bad(t, () => zeros([2, Infinity], { device }), 'SENET_SHAPE', /shape\[1\]/);
+  bad(t, () => zeros([1.5], { device }), 'SENET_SHAPE', /shape\[0\]/);
+  bad(t, () => zeros('3' as never, { device }), 'SENET_SHAPE', /expected shape an array of dimensions, got string '3'/);
+  bad(t, () => zeros([2 ** 20, 2 ** 20], { device }), 'SENET_OOM', /^full: out of memory on cpu: requested 4398046511104 bytes/);
+  bad(t, () => randn([2 ** 30, 2 ** 30], { device }), 'SENET_SHAPE', /expected shape at most 2\^50 elements/);
+  bad(t, () => zeros([2], { dtype: 'float64' as never, device }), 'SENET_DTYPE', /expected dtype one of float32\|int32\|uint8\|bfloat16, got string 'float64'/);
+  bad(t, () => full([2], NaN, { dtype: 'int32', device }), 'SENET_ARG', /^full: expected value an integer in the int32 range for an int32 tensor, got number NaN/);
+  bad(t, () => full([2], 300, { dtype: 'uint8', device }), 'SENET_ARG', /expected value an integer in \[0, 255\] for a uint8 tensor/);
+  bad(t, () => tensor([1, 2, 3], [2, 2], { device }), 'SENET_SHAPE', /^tensor: expected data 4 elements for shape \[2,2\], got 3/);
+  bad(t, () => tensor([1, 'a' as never], [2], { device }), 'SENET_ARG', /expected data\[1\] a number, got string 'a'/);
+  bad(t, () => tensor(42 as never), 'SENET_ARG', /expected data a TypedArray or an array of numbers, got number 42/);
+  bad(t, () => zeros([2], { device: 'tpu' as never }), 'SENET_DEVICE', /expected device 'cpu' or 'cuda:N', got 'tpu'/);
+  if (!info().cuda) bad(t, () => zeros([2], { device: 'cuda:0' }), 'SENET_DEVICE', /this build of senet has no CUDA/);
+  bad(t, () => randn([2], { seed: -1, device }), 'SENET_ARG', /randn: expected seed a non-negative integer/);
+  bad(t, () => randn([2], { std: -1, device }), 'SENET_ARG', /randn: expected std a finite number >= 0/);
+  const x = randn([2], { device });
+  x.dispose();
+  bad(t, () => x.toArraySync(), 'SENET_DISPOSED', /^toArraySync: expected tensor a live tensor, got a disposed tensor of shape \[2\]/);
+  bad(t, () => x.reshape([2]), 'SENET_DISPOSED', /^reshape: expected x a live tensor/);
+  bad(t, () => randn([2, 3], { device }).item(), 'SENET_SHAPE', /^item: expected tensor one element, got shape \[2,3\]/);
+  // the process lives on
+  t.is(randn([3], { device }).size, 3);
+});
+
+test('an error found by a kernel after enqueue surfaces at the next wait, once', async (t) => {
+  const logits = randn([4, 5]);
+  const labels = tensor([0, 1, 9, 2], [4], { dtype: 'int32' });
+  const { loss, dlogits } = softmaxCrossEntropy(logits, labels);
+  const e = await t.throwsAsync(() => loss.toArray(), { instanceOf: SenetError });
+  t.is(e?.code, 'SENET_KERNEL');
+  t.regex(e!.message, /softmaxCrossEntropy: expected labels in \[0, 5\), got 9 at index 2/);
+  // reported once; the engine goes on
+  await sync();
+  t.is(softmaxCrossEntropy(logits, [0, 1, 2, 3]).loss.size, 1);
+  dispose([logits, labels, loss, dlogits]);
+});
+
+// Mixed devices need two devices: registered on builds with CUDA only.
+if (info().cuda)
+  test('mixed devices are refused', (t) => {
+    const a = randn([2, 5, 5, 8]), w = randn([4, 3, 3, 8], { device: 'cuda:0' });
+    bad(t, () => conv2d(a, w), 'SENET_DEVICE', /conv2d: expected w to be on cpu like x, got cuda:0/);
+  });
