@@ -39,3 +39,7 @@ export * as nn from './nn/index.js';
 export { SGD, type SgdOptions, type ParamGroup } from './optim/sgd.js';
 export * as safetensors from './io/safetensors.js';
 export { info, setIsa } from './runtime.js';
+export * as data from './data/index.js';
+export { Trainer, evaluate, DivergedError, type TrainerOptions, type EpochMetrics, type EvalResult } from './train/trainer.js';
+export { Schedule, parseSchedule, type ScheduleConfig } from './train/schedule.js';
+export { saveCheckpoint, loadCheckpoint, resolveCheckpoint, type CheckpointMeta } from './train/checkpoint.js';

@@ -84,6 +84,8 @@ export interface NativeAddon {
   globalAvgPoolBackward(dy: H, xShape: number[]): H;
   linear(x: H, w: H, b: H | null): H;
   linearBackward(dy: H, x: H, w: H, o: Opts): [H | null, H, H | null];
+  padChannels(x: H, o: Opts): H;
+  padChannelsBackward(dy: H, o: Opts): H;
   relu(x: H): H;
   reluBackward(dy: H, y: H): H;
   add(a: H, b: H): H;

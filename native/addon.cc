@@ -35,6 +35,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_loss_ops(env, exports);
   register_sgd_ops(env, exports);
   register_se_ops(env, exports);
+  register_pad_ops(env, exports);
   return exports;
 }
 

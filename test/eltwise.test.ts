@@ -146,3 +146,13 @@ test('the native eltwise bindings re-check what the TypeScript layer checks', as
   const e3 = t.throws(() => addon.relu({ shape: [2] } as never));
   t.regex(e3!.message, /relu: expected x a Tensor, got an object/);
 });
+
+perDevice('relu propagates NaN and keeps infinities, as torch.relu (a diverging run must stay visible)', (t, device) => {
+  const x = tensor([NaN, -Infinity, Infinity, -0, 0, -1, 2], [7], { device });
+  const y = relu(x).toArraySync();
+  t.true(Number.isNaN(y[0]));
+  // -0 stays -0, as torch.relu (max(0, -0) returns the argument)
+  t.deepEqual([...y.slice(1)], [0, Infinity, -0, 0, 0, 2]);
+  const dx = reluBackward(tensor([1, 1, 1, 1, 1, 1, 1], [7], { device }), relu(x)).toArraySync();
+  t.deepEqual([...dx], [0, 0, 1, 0, 0, 0, 1]);
+});

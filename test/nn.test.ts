@@ -106,7 +106,7 @@ test('modules match the ops they wrap', (t) => {
   const c = new Conv2d(8, 12, 3, { padding: 1, stride: 2, bias: true, seed: 4 });
   t.deepEqual(read(c.forward(x)), read(conv2d(x, c.weight.value, c.bias!.value, { padding: 1, stride: 2 })));
   const se = new SqueezeExcite(8, { reduction: 4, squeeze: 'max', gate: 'tanh', seed: 5 });
-  const w = { w1: se.fc1w.value, b1: se.fc1b.value, w2: se.fc2w.value, b2: se.fc2b.value };
+  const w = { w1: se.fc1w.value, b1: se.fc1b!.value, w2: se.fc2w.value, b2: se.fc2b!.value };
   t.deepEqual(read(se.forward(x, x)), read(squeezeExcite(x, w, { squeeze: 'max', gate: 'tanh', shortcut: x }).y));
   t.is(se.hidden, 2);
   const e = t.throws(() => se.backward(x), { instanceOf: SenetError });

@@ -19,6 +19,10 @@ export class ReLU extends Module {
     return dx;
   }
 
+  override profile(s: readonly number[], name = '') {
+    return this.row(name, [...s], 0);
+  }
+
   override clearSaved(): void {
     this.y?.dispose();
     this.y = null;

@@ -51,6 +51,10 @@ export class BatchNorm2d extends Module {
     return g.dx;
   }
 
+  override profile(s: readonly number[], name = '') {
+    return this.row(name, [...s], 0);
+  }
+
   override clearSaved(): void {
     if (this.saved) for (const t of Object.values(this.saved)) t.dispose();
     this.saved = null;

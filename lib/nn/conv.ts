@@ -1,6 +1,6 @@
 import { Tensor, zeros, type Shape } from '../tensor.js';
-import { conv2d, conv2dBackwardData, conv2dBackwardFilter, type Conv2dOptions } from '../ops/conv.js';
-import { pair, positiveInt } from '../ops/check.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter, conv2dParams, type Conv2dOptions } from '../ops/conv.js';
+import { pair, positiveInt, windowOut } from '../ops/check.js';
 import { fail } from '../errors.js';
 import { kaimingNormal } from './init.js';
 import { Module, retain, type Parameter } from './module.js';
@@ -52,6 +52,15 @@ export class Conv2d extends Module {
     const dx = this.inputGrad ? conv2dBackwardData(dy, this.weight.value, x.shape, this.opts) : zeros([0]);
     this.clearSaved();
     return dx;
+  }
+
+  override profile(s: readonly number[], name = ''): import('./profile.js').Profile {
+    const p = conv2dParams('Conv2d', s, this.weight.value.shape, this.opts);
+    const [, kh, kw, cg] = this.weight.value.shape as [number, number, number, number];
+    const ho = windowOut(s[1]!, kh, p.stride[0], p.padding[0], p.padding[1], p.dilation[0]);
+    const wo = windowOut(s[2]!, kw, p.stride[1], p.padding[2], p.padding[3], p.dilation[1]);
+    const out = [s[0]!, ho, wo, this.outChannels];
+    return this.row(name, out, s[0]! * ho * wo * this.outChannels * kh * kw * cg);
   }
 
   override clearSaved(): void {

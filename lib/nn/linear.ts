@@ -36,6 +36,10 @@ export class Linear extends Module {
     return g.dx!;
   }
 
+  override profile(s: readonly number[], name = '') {
+    return this.row(name, [s[0]!, this.outFeatures], s[0]! * this.inFeatures * this.outFeatures);
+  }
+
   override clearSaved(): void {
     this.x?.dispose();
     this.x = null;

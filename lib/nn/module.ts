@@ -9,6 +9,7 @@
 import { SenetError, fail } from '../errors.js';
 import { Tensor, keep } from '../tensor.js';
 import { addScaled_ } from '../ops/eltwise.js';
+import type { Profile, ProfileRow } from './profile.js';
 
 export class Parameter {
   value: Tensor<'float32'>;
@@ -63,6 +64,22 @@ export abstract class Module {
 
   abstract forward(x: Tensor): Tensor;
   abstract backward(dy: Tensor): Tensor;
+
+  /**
+   * Output shape, parameters and multiply-adds for an input shape, without
+   * running anything (`senet info`). Leaves report one row; containers
+   * concatenate their children's rows.
+   */
+  profile(inShape: readonly number[], name = ''): Profile {
+    throw new SenetError('SENET_INTERNAL', `${this.constructor.name}.profile is not implemented (input [${inShape}], ${name})`);
+  }
+
+  /** @internal one row for a leaf module */
+  protected row(name: string, out: number[], macs: number): Profile {
+    const params = [...this._params.values()].reduce((s, p) => s + p.value.size, 0);
+    const r: ProfileRow = { name, type: this.constructor.name, outShape: out, params, macs };
+    return { out, rows: [r] };
+  }
 
   /** Disposes what forward kept for backward (called by backward and on a new forward). */
   clearSaved(): void {

@@ -20,6 +20,17 @@ export class Sequential extends Module {
     return h;
   }
 
+  override profile(s: readonly number[], name = '') {
+    const rows: import('./profile.js').ProfileRow[] = [];
+    let shape = [...s];
+    this.layers.forEach((m, i) => {
+      const p = m.profile(shape, name ? `${name}.${i}` : String(i));
+      rows.push(...p.rows);
+      shape = p.out;
+    });
+    return { out: shape, rows };
+  }
+
   backward(dy: Tensor): Tensor {
     let g = dy;
     for (let i = this.layers.length - 1; i >= 0; i--) {

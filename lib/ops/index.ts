@@ -6,4 +6,5 @@ export * from './eltwise.js';
 export * from './loss.js';
 export * from './sgd.js';
 export * from './se.js';
+export * from './pad.js';
 export { type Padding } from './check.js';

@@ -1,5 +1,5 @@
-// Elementwise ops. ReLU and add go through oneDNN (eltwise, binary) on the
-// flattened tensor; the small helpers (fill, axpy, copy) are plain loops the
+// Elementwise ops. Add goes through oneDNN (binary) on the flattened
+// tensor; ReLU and the small helpers (fill, axpy, copy) are plain loops the
 // compiler vectorises.
 #include <dnnl.hpp>
 
@@ -12,60 +12,31 @@
 namespace senet::cpu {
 namespace {
 
-struct ReluPrims {
-  dnnl::eltwise_forward fwd;
-  dnnl::eltwise_backward bwd;
-  memory::desc d, fwd_sp, bwd_sp;
-};
 struct AddPrims {
   dnnl::binary prim;
   memory::desc d, sp;
 };
 
-PrimitiveCache<ReluPrims>& relu_cache() {
-  static auto* c = new PrimitiveCache<ReluPrims>();
-  return *c;
-}
 PrimitiveCache<AddPrims>& add_cache() {
   static auto* c = new PrimitiveCache<AddPrims>();
   return *c;
 }
 
-std::shared_ptr<ReluPrims> relu_prims(int64_t n, const char* op) {
-  return relu_cache().get(key("relu", n), [&] {
-    return dnnl_call(op, [&] {
-      auto r = std::make_shared<ReluPrims>();
-      r->d = md({n}, tag::a);
-      auto fpd = dnnl::eltwise_forward::primitive_desc(
-          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd,
-                                      r->d, 0.0f),
-          attr(), engine());
-      r->fwd = dnnl::eltwise_forward(fpd);
-      r->fwd_sp = fpd.scratchpad_desc();
-      auto bpd = dnnl::eltwise_backward::primitive_desc(
-          dnnl::eltwise_backward::desc(dnnl::algorithm::eltwise_relu_use_dst_for_bwd, r->d, r->d, 0.0f), attr(),
-          engine(), fpd);
-      r->bwd = dnnl::eltwise_backward(bpd);
-      r->bwd_sp = bpd.scratchpad_desc();
-      return r;
-    });
-  });
-}
-
 }  // namespace
 
+// ReLU is our own loop, not oneDNN's eltwise: oneDNN maps NaN to 0, which
+// would hide a diverging run (weights NaN, loss finite). As torch.relu,
+// max(0, NaN) = NaN; the gradient passes where y > 0 (not for NaN).
 Tensor relu_forward(const Tensor& x) {
   const char* op = "relu";
   Tensor y = empty_tensor(x.shape, DType::F32, x.device(), op);
   const int64_t n = x.numel();
   if (n == 0) return y;
-  auto P = relu_prims(n, op);
-  CpuStream::get().enqueue(op, [P, x, y, op] {
-    dnnl_call(op, [&] {
-      auto& s = stream();
-      execute(P->fwd, {{DNNL_ARG_SRC, mem(P->d, x.f32())}, {DNNL_ARG_DST, mem(P->d, y.f32())}}, P->fwd_sp);
-      s.wait();
-    });
+  CpuStream::get().enqueue(op, [x, y, n] {
+    const float* in = x.f32();
+    float* out = y.f32();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] < 0.0f ? 0.0f : in[i];
   });
   return y;
 }
@@ -75,15 +46,12 @@ Tensor relu_backward(const Tensor& dy, const Tensor& y) {
   Tensor dx = empty_tensor(y.shape, DType::F32, y.device(), op);
   const int64_t n = y.numel();
   if (n == 0) return dx;
-  auto P = relu_prims(n, op);
-  CpuStream::get().enqueue(op, [P, dy, y, dx, op] {
-    dnnl_call(op, [&] {
-      auto& s = stream();
-      execute(P->bwd, {{DNNL_ARG_DST, mem(P->d, y.f32())},
-                         {DNNL_ARG_DIFF_DST, mem(P->d, dy.f32())},
-                         {DNNL_ARG_DIFF_SRC, mem(P->d, dx.f32())}}, P->bwd_sp);
-      s.wait();
-    });
+  CpuStream::get().enqueue(op, [dy, y, dx, n] {
+    const float* g = dy.f32();
+    const float* out = y.f32();
+    float* d = dx.f32();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f ? g[i] : 0.0f;
   });
   return dx;
 }

@@ -52,6 +52,10 @@ void add_inplace(const Tensor& y, const Tensor& x, float alpha);  // y += alpha 
 void fill(const Tensor& t, float value);
 Tensor copy(const Tensor& x);
 
+// pad.cc -- zeros around the channels of an NHWC tensor, and the slice back.
+Tensor pad_channels(const Tensor& x, int64_t before, int64_t after);
+Tensor pad_channels_backward(const Tensor& dy, int64_t before, int64_t after);
+
 // loss.cc -- mean softmax cross-entropy with label smoothing.
 // Returns loss (shape []) and dlogits.
 std::vector<Tensor> softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing);

@@ -19,6 +19,7 @@ void register_eltwise_ops(Napi::Env env, Napi::Object exports);
 void register_loss_ops(Napi::Env env, Napi::Object exports);
 void register_sgd_ops(Napi::Env env, Napi::Object exports);
 void register_se_ops(Napi::Env env, Napi::Object exports);
+void register_pad_ops(Napi::Env env, Napi::Object exports);
 
 // [handle | null, ...] for a list of outputs (empty tensors become null).
 Napi::Value outputs(Napi::Env env, const std::vector<Tensor>& ts);
