@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((e: unknown) => {
   if (e instanceof SenetError) {
-    process.stderr.write(`senet: ${e.message}\n`);
+    process.stderr.write(`senet: ${e.message} [${e.code}]\n`);
     if (process.env['SENET_DEBUG']) process.stderr.write(`${e.stack}\n`);
   } else {
     process.stderr.write(`senet: ${e instanceof Error ? e.stack : String(e)}\n`);

@@ -26,8 +26,11 @@ for (const d of [18, 34, 50, 101, 152]) {
   TIMM_ARCHS[`legacy_seresnet${d}`] = { arch: `se_resnet${d}`, options: { strideOnConv1: true, stem: 'legacy' } };
 }
 for (const d of [26, 50, 101]) {
-  TIMM_ARCHS[`seresnext${d}_32x4d`] = { arch: `se_resnext${d}_32x4d`, options: { hiddenDivisor: 8 } };
-  TIMM_ARCHS[`resnext${d}_32x4d`] = { arch: `resnext${d}_32x4d`, options: {} };
+  // timm has no plain-stem (se)resnext26_32x4d, only the legacy one (and deep-stem 26d/26t variants senet does not model)
+  if (d !== 26) {
+    TIMM_ARCHS[`seresnext${d}_32x4d`] = { arch: `se_resnext${d}_32x4d`, options: { hiddenDivisor: 8 } };
+    TIMM_ARCHS[`resnext${d}_32x4d`] = { arch: `resnext${d}_32x4d`, options: {} };
+  }
   TIMM_ARCHS[`legacy_seresnext${d}_32x4d`] = { arch: `se_resnext${d}_32x4d`, options: { stem: 'legacy' } };
 }
 

@@ -40,6 +40,7 @@ export function sgdStep(
   const hb = buffers ? buffers.map((b, i) => {
     const hb = tensorArg(op, `buffers[${i}]`, b);
     expectShape(op, `buffers[${i}]`, b, params[i]!.shape);
+    sameDevice(op, { [`params[${i}]`]: params[i], [`buffers[${i}]`]: b });
     return hb;
   }) : null;
   const opts = {

@@ -63,7 +63,7 @@ export class SGD {
         // call for parameters that have a buffer, one for those that do not yet.
         const fresh = ps.filter((p) => !this.buffers.has(p));
         const old = ps.filter((p) => this.buffers.has(p));
-        for (const p of fresh) this.buffers.set(p, keep(zeros<'float32'>(p.value.shape)));
+        for (const p of fresh) this.buffers.set(p, keep(zeros<'float32'>(p.value.shape, { device: p.value.device })));
         for (const [group, firstStep] of [[old, false], [fresh, true]] as const) {
           if (group.length === 0) continue;
           sgdStep(group.map((p) => p.value), group.map((p) => p.grad!), group.map((p) => this.buffers.get(p)!), { ...opts, firstStep });
