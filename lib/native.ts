@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** A tensor as the addon sees it (an opaque, type-tagged object). */
@@ -33,6 +33,13 @@ export interface NativeMemoryDevice {
   cachedBytes?: number;
   cacheHits?: number;
   cacheMisses?: number;
+  /** CUDA: the caching allocator (device 0, and every device in perDevice) */
+  reservedBytes?: number;
+  inUseBytes?: number;
+  peakReservedBytes?: number;
+  deviceFreeBytes?: number;
+  deviceTotalBytes?: number;
+  perDevice?: Record<string, Record<string, number>>;
 }
 
 export interface NativeInfo {
@@ -47,6 +54,10 @@ export interface NativeInfo {
   l3Bytes: number;
   cuda: boolean;
   devices: string[];
+  /** CUDA builds: the GPUs found at run time, the library versions, and why there is none */
+  cudaDevices?: string[];
+  cudaLibraries?: string;
+  cudaUnavailable?: string;
 }
 
 export interface NativeAddon {
@@ -69,6 +80,13 @@ export interface NativeAddon {
   info(): NativeInfo;
   _copyBandwidth(bytes: number, reps: number): number;
   _seConfig(o: { blockBytes?: number; nt?: 'auto' | 'off' | 'on' }): void;
+  _gconvConfig(o: { mode?: 'auto' | 'on' | 'off' }): { mode: 'auto' | 'on' | 'off'; calls: number };
+  /** float32 <-> bfloat16 (CUDA tensors; a CPU tensor only to its own dtype) */
+  cast(x: H, dtype: string): H;
+  _cudaCopyBandwidth(bytes: number, reps: number, device?: number): number;
+  _cudaHostChecks(): Array<{ name: string; ok: boolean; detail: string }>;
+  _cudaHostPhilox(seed: number, n: number, kind: 'normal' | 'uniform', a: number, b: number): Float32Array;
+  _cudaHostSeMask(v: Float32Array, n: number, hw: number, c: number): Uint8Array;
 
   conv2d(x: H, w: H, b: H | null, o: Opts): H;
   conv2dBackwardData(dy: H, w: H, xShape: number[], o: Opts): H;
@@ -86,6 +104,21 @@ export interface NativeAddon {
   linearBackward(dy: H, x: H, w: H, o: Opts): [H | null, H, H | null];
   padChannels(x: H, o: Opts): H;
   padChannelsBackward(dy: H, o: Opts): H;
+  unary(x: H, op: string, o: Opts): H;
+  binary(a: H, b: H, op: string): H;
+  addN(xs: H[]): H;
+  clip(x: H, o: Opts): H;
+  reduce(x: H, axes: number[], op: string): H;
+  softmax(x: H): H;
+  batchNormGradSums(dy: H, x: H, mean: H): [H, H];
+  transpose(x: H, perm: number[]): H;
+  tile(x: H, reps: number[]): H;
+  pad(x: H, before: number[], after: number[], value: number): H;
+  slice(x: H, begin: number[], size: number[], strides: number[]): H;
+  matmul(a: H, b: H, bias: H | null, o: Opts): H;
+  hostView(x: H): Float32Array | Int32Array | Uint8Array | Uint16Array;
+  hostViewBorrow(x: H): [Float32Array | Int32Array | Uint8Array | Uint16Array, number];
+  releaseHostView(view: ArrayBufferView, token: number): void;
   relu(x: H): H;
   reluBackward(dy: H, y: H): H;
   add(a: H, b: H): H;
@@ -115,9 +148,35 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * OpenMP waits passively by default in senet. GNU OpenMP's default spins
+ * between parallel regions; when another process holds one of the cores, a
+ * spinning thread starves the preempted one and ops run 3-20x slower
+ * (measured here: the SE forward 140 ms -> 55 ms, 200 small convolutions
+ * 190 ms -> 46 ms with a competing process). libgomp reads the variable when
+ * it is loaded, i.e. with the addon below; set OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT yourself to choose otherwise.
+ */
+function configureOpenMP(): void {
+  if (process.env['OMP_WAIT_POLICY'] === undefined && process.env['GOMP_SPINCOUNT'] === undefined)
+    process.env['OMP_WAIT_POLICY'] = 'passive';
+}
+
 function load(): NativeAddon {
+  configureOpenMP();
   const require = createRequire(import.meta.url);
   const root = packageRoot();
+  // SENET_ADDON=path/to/senet.node loads that build instead (the CUDA build in
+  // build-cuda/, next to the CPU one in build/: scripts/test-gpu.sh).
+  const explicit = process.env['SENET_ADDON'];
+  if (explicit) {
+    const path = isAbsolute(explicit) ? explicit : join(root, explicit);
+    try {
+      return require(path) as NativeAddon;
+    } catch (e) {
+      throw new Error(`senet: could not load SENET_ADDON=${explicit} (${path}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
   try {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
     return nodeGypBuild(root);

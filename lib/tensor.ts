@@ -121,6 +121,19 @@ export class Tensor<D extends DType = DType> {
     return new Tensor<D>(native(() => addon.reshape(h, checkShape('reshape', 'shape', shape))));
   }
 
+  /**
+   * This tensor on another device (a copy; on the same device, a clone).
+   * Crossing devices goes through host memory: meant for parameters and
+   * results, not for a training step's hot path (upload batches with
+   * tensor(data, shape, { device })).
+   */
+  to(device: Device): Tensor<D> {
+    const h = this.handle('to', 'x');
+    if (device === this.device) return this.clone();
+    const data = native(() => h.toArraySync());
+    return new Tensor<D>(native(() => addon.fromData(data, [...this.shape], this.dtype, device)));
+  }
+
   /** A copy with its own memory. */
   clone(): Tensor<D> {
     const h = this.handle('clone', 'x');
@@ -205,6 +218,17 @@ export interface DeviceMemory {
   peakAllocatedBytes: number;
   /** freed blocks kept for reuse (emptyCache() returns them) */
   cachedBytes?: number;
+  /** CUDA (device 0; `perDevice` for each): bytes held from the driver by the caching allocator */
+  reservedBytes?: number;
+  /** CUDA: bytes of the reserved blocks handed out (tensors and kernel scratch) */
+  inUseBytes?: number;
+  peakReservedBytes?: number;
+  cacheHits?: number;
+  cacheMisses?: number;
+  /** CUDA: the device's free and total memory (cudaMemGetInfo) */
+  deviceFreeBytes?: number;
+  deviceTotalBytes?: number;
+  perDevice?: Record<string, Omit<DeviceMemory, 'tensors' | 'bytes' | 'storages' | 'allocatedBytes' | 'peakAllocatedBytes' | 'perDevice'>>;
 }
 export interface MemoryInfo {
   tensors: number;

@@ -36,6 +36,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_sgd_ops(env, exports);
   register_se_ops(env, exports);
   register_pad_ops(env, exports);
+  register_math_ops(env, exports);
+  register_reduce_ops(env, exports);
+  register_layout_ops(env, exports);
+  register_matmul_ops(env, exports);
+  register_view_ops(env, exports);
+  register_cuda_bindings(env, exports);
   return exports;
 }
 

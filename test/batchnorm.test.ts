@@ -10,6 +10,7 @@ import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import { badInput } from './helpers/errors.js';
 
 interface Case {
   name: string;
@@ -170,11 +171,7 @@ test('batchNorm reference backward matches finite differences', (t) => {
 perDevice('batchNorm rejects bad input with SENET_* errors naming op and argument', (t, device) => {
   const x = randn([2, 3, 3, 8], { device }), g = randn([8], { device }), b = randn([8], { device });
   const m = zeros([8], { device }), v = randn([8], { device, mean: 1, std: 0.1 });
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   bad(() => batchNormTrain(randn([2, 3, 8], { device }), g, b), 'SENET_SHAPE', /^batchNormTrain: expected x a rank-4 NHWC tensor, got shape \[2,3,8\]/);
   bad(() => batchNormTrain(x, randn([7], { device }), b), 'SENET_SHAPE', /^batchNormTrain: expected gamma shape \[8\], got \[7\]/);
   bad(() => batchNormTrain(x, randn([1, 8], { device }), b), 'SENET_SHAPE', /^batchNormTrain: expected gamma a rank-1 tensor, got shape \[1,8\]/);

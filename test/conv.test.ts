@@ -2,23 +2,16 @@ import test from 'ava';
 import {
   conv2d, conv2dBackwardData, conv2dBackwardFilter, randn, tensor, zeros, SenetError, type SenetErrorCode,
 } from '../lib/index.js';
-import { conv2dBackwardRef, conv2dRef, conv2dShape, type ConvP } from './reference/conv.js';
+import { conv2dBackwardRef, conv2dRef, conv2dShape, type ConvP, type ConvCase, convP } from './reference/conv.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { abs, assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import { badInput } from './helpers/errors.js';
 
-interface Case {
-  name: string;
-  xs: [number, number, number, number];
-  ws: [number, number, number, number];
-  p: ConvP;
-  bias: boolean;
-}
-
-const P = (stride: [number, number], padding: [number, number, number, number], dilation: [number, number], groups: number): ConvP =>
-  ({ stride, padding, dilation, groups });
+type Case = ConvCase;
+const P = convP;
 
 const CASES: Case[] = [
   { name: '3x3 pad 1, N=1, odd sizes, C=3', xs: [1, 5, 7, 3], ws: [5, 3, 3, 3], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
@@ -100,11 +93,7 @@ perDevice("conv2d padding 'same' follows TensorFlow (odd pixel at the end)", (t,
 
 perDevice('conv2d rejects bad input with SENET_* errors naming op and argument', (t, device) => {
   const x = randn([2, 5, 5, 8], { device }), w = randn([4, 3, 3, 8], { device });
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   bad(() => conv2d(randn([5, 5, 8], { device }), w), 'SENET_SHAPE', /^conv2d: expected x a rank-4 NHWC tensor, got shape \[5,5,8\]/);
   bad(() => conv2d(x, randn([4, 3, 8], { device })), 'SENET_SHAPE', /conv2d: expected w a rank-4 OHWI tensor/);
   bad(() => conv2d(x, randn([4, 3, 3, 5], { device })), 'SENET_SHAPE', /expected w OHWI with 8 input channels per group/);

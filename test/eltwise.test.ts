@@ -6,6 +6,7 @@ import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import { badInput } from './helpers/errors.js';
 
 const SHAPES: number[][] = [[7], [3, 5], [1, 1, 1, 3], [2, 5, 7, 13], [4, 9, 9, 64], [70001]];
 
@@ -101,11 +102,7 @@ test('eltwise reference backwards match finite differences', (t) => {
 
 perDevice('eltwise ops reject bad input with SENET_* errors naming op and argument', (t, device) => {
   const a = randn([2, 3], { device }), b = randn([3, 2], { device });
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   bad(() => relu('x' as never), 'SENET_ARG', /^relu: expected x a Tensor, got string 'x'/);
   bad(() => relu([1, 2] as never), 'SENET_ARG', /^relu: expected x a Tensor, got an array of length 2/);
   bad(() => relu(tensor(new Int32Array(4), [4], { dtype: 'int32', device })), 'SENET_DTYPE', /^relu: expected x dtype float32, got int32/);

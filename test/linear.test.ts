@@ -6,6 +6,7 @@ import { Rng } from './helpers/rng.js';
 import { T, read } from './helpers/tensors.js';
 import { abs, assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import { badInput } from './helpers/errors.js';
 
 interface Case {
   name: string;
@@ -92,11 +93,7 @@ test('linear reference backward matches finite differences', (t) => {
 
 perDevice('linear rejects bad input with SENET_* errors naming op and argument', (t, device) => {
   const x = randn([3, 7], { device }), w = randn([5, 7], { device }), b = randn([5], { device }), dy = randn([3, 5], { device });
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   bad(() => linear(randn([3, 7, 1], { device }), w), 'SENET_SHAPE', /^linear: expected x a rank-2 \[N, in\] tensor, got shape \[3,7,1\]/);
   bad(() => linear(x, randn([35], { device })), 'SENET_SHAPE', /^linear: expected w a rank-2 \[out, in\] tensor, got shape \[35\]/);
   bad(() => linear(x, randn([5, 6], { device })), 'SENET_SHAPE', /^linear: expected w \[out, 7\] to match x's 7 features, got shape \[5,6\]/);

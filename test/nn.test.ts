@@ -185,3 +185,19 @@ test('module constructors reject bad arguments', (t) => {
   t.throws(() => new BatchNorm2d(-3), { message: /BatchNorm2d: expected channels an integer >= 1/ });
   t.is(tensor([1]).size, 1);
 });
+
+test('Module.to moves parameters, gradients and buffers; loadStateDict copies onto the module\'s device', (t) => {
+  const m = new SqueezeExcite(8, { reduction: 4, bias: false, seed: 1 });
+  const before = m.stateDict();
+  const ids = [...before.values()].map((v) => v._h!.storageId);
+  m.to('cpu');
+  t.is(m.device, 'cpu');
+  t.deepEqual([...m.stateDict().values()].map((v) => v._h!.storageId), ids, 'already there: nothing copied');
+  const bn = new BatchNorm2d(3);
+  const sd = new Map([['weight', randn([3])], ['bias', randn([3])], ['running_mean', randn([3])], ['running_var', randn([3])]]);
+  bn.loadStateDict(sd);
+  t.not(bn.weight.value._h!.storageId, sd.get('weight')!._h!.storageId, 'loaded by copy');
+  t.deepEqual(read(bn.runningMean), read(sd.get('running_mean')!));
+  m.dispose();
+  bn.dispose();
+});

@@ -12,6 +12,7 @@ import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { abs, assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import { badInput } from './helpers/errors.js';
 
 interface Case {
   name: string;
@@ -152,11 +153,7 @@ test('pooling reference backwards match finite differences', (t) => {
 
 perDevice('pooling rejects bad input with SENET_* errors naming op and argument', (t, device) => {
   const x = randn([2, 5, 5, 8], { device });
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   bad(() => maxPool2d(randn([5, 5, 8], { device }), { kernel: 2 }), 'SENET_SHAPE', /^maxPool2d: expected x a rank-4 NHWC tensor, got shape \[5,5,8\]/);
   bad(() => maxPool2d(x, {} as never), 'SENET_ARG', /^maxPool2d: expected kernel an integer or an array of 2 integers, got undefined/);
   bad(() => maxPool2d(x, { kernel: 0 }), 'SENET_ARG', /^maxPool2d: expected kernel an integer >= 1, got number 0/);

@@ -12,6 +12,7 @@ import { Rng } from './helpers/rng.js';
 import { T, read } from './helpers/tensors.js';
 import { U32, assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import { badInput } from './helpers/errors.js';
 
 const MARGIN = 1e-3;
 
@@ -211,11 +212,7 @@ test('squeezeExcite reference backward matches finite differences (every variant
 perDevice('squeezeExcite rejects bad input; the process lives on', (t, device) => {
   const u = randn([2, 4, 4, 16], { device });
   const w = { w1: randn([4, 16], { device }), b1: randn([4], { device }), w2: randn([16, 4], { device }), b2: randn([16], { device }) };
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   bad(() => squeezeExcite(randn([2, 16], { device }), w), 'SENET_SHAPE', /^squeezeExcite: expected u a rank-4 NHWC tensor, got shape \[2,16\]/);
   bad(() => squeezeExcite(u, { ...w, w1: randn([4, 15], { device }) }), 'SENET_SHAPE', /expected w1 \[hidden >= 1, 16\] \(u has 16 channels\), got shape \[4,15\]/);
   bad(() => squeezeExcite(u, { ...w, w2: randn([16, 5], { device }) }), 'SENET_SHAPE', /expected w2 shape \[16,4\], got \[16,5\]/);
@@ -235,7 +232,7 @@ perDevice('squeezeExcite rejects bad input; the process lives on', (t, device) =
   w.w1.dispose();
   bad(() => squeezeExcite(u, w), 'SENET_DISPOSED', /^squeezeExcite: expected w1 a live tensor/);
   // direct native calls with the saved state missing or wrong
-  const w1 = randn([4, 16]);
+  const w1 = randn([4, 16], { device });
   const r = squeezeExcite(u, { ...w, w1 }, { shortcut: u });
   const h = (x: { handle: (a: string, b: string) => unknown }) => x.handle('t', 'x') as never;
   const s = r.saved!;

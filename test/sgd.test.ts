@@ -5,6 +5,7 @@ import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { assertClose } from './helpers/compare.js';
+import { badInput } from './helpers/errors.js';
 
 /**
  * Error bounds of one fp32 step, against the float64 reference fed the same float32 state (the
@@ -76,11 +77,7 @@ perDevice('sgdStep rejects bad input with SENET_* errors naming op and argument,
   const a = T(a0, [3, 4], device), b = T(b0, [6], device);
   const ga = randn([3, 4], { device }), gb = randn([6], { device });
   const ba = zeros([3, 4], { device }), bb = zeros([6], { device });
-  const bad = (fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
-    const e = t.throws(fn, { instanceOf: SenetError });
-    t.is(e?.code, code);
-    t.regex(e?.message ?? '', re);
-  };
+  const bad = badInput(t);
   const o = { lr: 0.1, momentum: 0.9 };
   bad(() => sgdStep([a], [ga], null, { lr: 0.1, nesterov: true }), 'SENET_ARG', /^sgdStep: expected nesterov momentum > 0 and dampening 0 \(as PyTorch\), got momentum number 0, dampening number 0/);
   bad(() => sgdStep([a], [ga], [ba], { ...o, nesterov: true, dampening: 0.1 }), 'SENET_ARG', /^sgdStep: expected nesterov momentum > 0 and dampening 0 \(as PyTorch\), got momentum number 0.9, dampening number 0.1/);

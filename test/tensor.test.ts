@@ -152,7 +152,7 @@ perDevice('creation rejects bad input with SENET_* errors', (t, device) => {
   bad(t, () => zeros([2, Infinity], { device }), 'SENET_SHAPE', /shape\[1\]/);
   bad(t, () => zeros([1.5], { device }), 'SENET_SHAPE', /shape\[0\]/);
   bad(t, () => zeros('3' as never, { device }), 'SENET_SHAPE', /expected shape an array of dimensions, got string '3'/);
-  bad(t, () => zeros([2 ** 20, 2 ** 20], { device }), 'SENET_OOM', /^full: out of memory on cpu: requested 4398046511104 bytes/);
+  bad(t, () => zeros([2 ** 20, 2 ** 20], { device }), 'SENET_OOM', /^full: out of memory on (cpu|cuda:\d+): requested 4398046511104 bytes/);
   bad(t, () => randn([2 ** 30, 2 ** 30], { device }), 'SENET_SHAPE', /expected shape at most 2\^50 elements/);
   bad(t, () => zeros([2], { dtype: 'float64' as never, device }), 'SENET_DTYPE', /expected dtype one of float32\|int32\|uint8\|bfloat16, got string 'float64'/);
   bad(t, () => full([2], NaN, { dtype: 'int32', device }), 'SENET_ARG', /^full: expected value an integer in the int32 range for an int32 tensor, got number NaN/);
@@ -186,9 +186,20 @@ test('an error found by a kernel after enqueue surfaces at the next wait, once',
   dispose([logits, labels, loss, dlogits]);
 });
 
-// Mixed devices need two devices: registered on builds with CUDA only.
-if (info().cuda)
+// Mixed devices need two devices: registered where a GPU is present.
+if (info().devices.includes('cuda:0'))
   test('mixed devices are refused', (t) => {
     const a = randn([2, 5, 5, 8]), w = randn([4, 3, 3, 8], { device: 'cuda:0' });
     bad(t, () => conv2d(a, w), 'SENET_DEVICE', /conv2d: expected w to be on cpu like x, got cuda:0/);
   });
+
+perDevice('to(device) copies a tensor; modules move with their parameters and buffers', (t, device) => {
+  const a = tensor([1, 2, 3], [3], { device });
+  const b = a.to(device);
+  t.not(b._h!.storageId, a._h!.storageId, 'a copy, not a view');
+  t.deepEqual([...b.toArraySync()], [1, 2, 3]);
+  t.is(b.device, device);
+  if (!info().devices.includes('cuda:0'))
+    bad(t, () => a.to('cuda:0'), 'SENET_DEVICE', /^tensor: expected device cpu \(this build of senet has no CUDA\)|cuda/);
+  dispose([a, b]);
+});

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { SenetError } from '../errors.js';
-import { setNumThreads, getNumThreads, setSeed } from '../tensor.js';
+import { setNumThreads, getNumThreads, setSeed, type Device } from '../tensor.js';
 import { info } from '../runtime.js';
 import { createModel, modelInfo, type ModelOptions } from '../../models/index.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
@@ -41,6 +41,8 @@ Run:
   --resume PATH         continue a run from a checkpoint or a run folder (its newest epoch)
   --seed N              (default 0)
   --threads N           engine threads (default: all cores)
+  --device D            cpu (default) or cuda:0 (a CUDA build with a GPU)
+  --precision P         fp32 (default) or bf16 (CUDA: bfloat16 activations, float32 weights)
   --time-limit SEC      stop after the epoch during which SEC seconds have passed
   --progress MODE       auto | bar | lines | none (default auto: a bar on a terminal)
 `;
@@ -53,7 +55,7 @@ export async function train(argv: string[]): Promise<void> {
     epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' },
     'no-nesterov': { type: 'boolean' }, wd: { type: 'string' }, schedule: { type: 'string' }, 'label-smoothing': { type: 'string' },
     out: { type: 'string' }, resume: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
-    'time-limit': { type: 'string' }, progress: { type: 'string' },
+    'time-limit': { type: 'string' }, progress: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
   }, USAGE);
 
   if (values['threads'] !== undefined) setNumThreads(num(values, 'threads', 1, { min: 1, int: true }));
@@ -75,6 +77,10 @@ export async function train(argv: string[]): Promise<void> {
     : { ...modelOptionsFrom(v), numClasses: data.train.numClasses, inChannels: c, inputSize: [h, w], seed };
   modelInfo(arch); // unknown names fail here, listing the known ones
   const model = createModel(arch, modelOptions);
+  const device = (str(v, 'device') ?? 'cpu') as Device;
+  if (device !== 'cpu') model.to(device);
+  const precision = str(v, 'precision') ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'bf16') throw new SenetError('SENET_ARG', `--precision: expected fp32 or bf16, got '${precision}'`);
 
   const batchSize = num(v, 'batch-size', 128, { min: 1, int: true });
   const epochs = num(v, 'epochs', 8, { min: 1, int: true });
@@ -99,6 +105,7 @@ export async function train(argv: string[]): Promise<void> {
     timeLimit: v['time-limit'] !== undefined ? num(v, 'time-limit', 0, { min: 0 }) : undefined,
     // what a resume needs to rebuild the same run
     runArgs: Object.fromEntries(Object.entries(v).filter(([k]) => !['resume', 'out', 'threads', 'progress', 'time-limit'].includes(k))),
+    precision,
   });
   if (ck) {
     trainer.restore(ck);

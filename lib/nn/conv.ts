@@ -4,6 +4,8 @@ import { pair, positiveInt, windowOut } from '../ops/check.js';
 import { fail } from '../errors.js';
 import { kaimingNormal } from './init.js';
 import { Module, retain, type Parameter } from './module.js';
+import { cast } from './precision.js';
+import { keep } from '../tensor.js';
 
 export interface Conv2dModuleOptions extends Conv2dOptions {
   bias?: boolean;
@@ -19,6 +21,8 @@ export class Conv2d extends Module {
   readonly opts: Conv2dOptions;
   readonly inputGrad: boolean;
   private x: Tensor | null = null;
+  /** the input was float32 and cast to bfloat16 here (the network's entry in bf16) */
+  private castIn = false;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernel: number | [number, number], o: Conv2dModuleOptions = {}) {
     super();
@@ -38,8 +42,13 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor<'float32'> {
     this.clearSaved();
-    const y = conv2d(x, this.weight.value, this.bias?.value, this.opts);
-    if (this.training) this.x = retain(x);
+    // bf16: a float32 input (the network's entry) becomes bfloat16 here.
+    const xin = this.precision === 'bf16' && x.dtype === 'float32' ? keep(cast(x, 'bfloat16')) : x;
+    const y = conv2d(xin, this.weight.value, this.bias?.value, this.opts);
+    if (this.training) {
+      this.x = xin === x ? retain(x) : xin;
+      this.castIn = xin !== x;
+    } else if (xin !== x) xin.dispose();
     return y;
   }
 
@@ -49,7 +58,12 @@ export class Conv2d extends Module {
     const { dw, db } = conv2dBackwardFilter(dy, x, this.weight.value.shape, { ...this.opts, withBias: !!this.bias });
     this.weight.accumulate(dw);
     if (db && this.bias) this.bias.accumulate(db);
-    const dx = this.inputGrad ? conv2dBackwardData(dy, this.weight.value, x.shape, this.opts) : zeros([0]);
+    let dx = this.inputGrad ? conv2dBackwardData(dy, this.weight.value, x.shape, this.opts) : zeros([0]);
+    if (this.inputGrad && this.castIn) {
+      const f = cast(dx, 'float32'); // dx in the caller's dtype
+      dx.dispose();
+      dx = f;
+    }
     this.clearSaved();
     return dx;
   }
@@ -66,5 +80,6 @@ export class Conv2d extends Module {
   override clearSaved(): void {
     this.x?.dispose();
     this.x = null;
+    this.castIn = false;
   }
 }

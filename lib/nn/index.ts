@@ -12,3 +12,4 @@ export {
 } from './residual.js';
 export { kaimingNormal, uniformFanIn, fans } from './init.js';
 export { totals, type Profile, type ProfileRow } from './profile.js';
+export { cast, type Precision } from './precision.js';

@@ -7,9 +7,10 @@
  * state dicts map one to one.
  */
 import { SenetError, fail } from '../errors.js';
-import { Tensor, keep } from '../tensor.js';
+import { Tensor, keep, type Device } from '../tensor.js';
 import { addScaled_ } from '../ops/eltwise.js';
 import type { Profile, ProfileRow } from './profile.js';
+import { checkPrecision, type Precision } from './precision.js';
 
 export class Parameter {
   value: Tensor<'float32'>;
@@ -58,6 +59,8 @@ export function retain<T extends Tensor>(t: T): T {
 
 export abstract class Module {
   training = true;
+  /** 'bf16': bfloat16 activations on CUDA, float32 parameters (precision.ts) */
+  precision: Precision = 'fp32';
   private readonly _params = new Map<string, Parameter>();
   private readonly _buffers = new Map<string, Tensor<'float32'>>();
   private readonly _children = new Map<string, Module>();
@@ -159,10 +162,11 @@ export abstract class Module {
     }
     for (const [k, t] of state) {
       const p = params.get(k);
-      if (p) p.set(t.clone());
+      // copies, on the device the module lives on
+      if (p) p.set(t.to(p.value.device));
       else {
         const b = buffers.get(k)!;
-        this.replaceBuffer(k, t.clone(), b);
+        this.replaceBuffer(k, t.to(b.device), b);
       }
     }
   }
@@ -187,6 +191,41 @@ export abstract class Module {
   }
   eval(): this {
     return this.train(false);
+  }
+
+  /**
+   * Moves parameters, gradients and buffers to `device` (PyTorch's
+   * module.to). What forward kept for backward is dropped.
+   */
+  to(device: Device): this {
+    this.clearSaved();
+    for (const p of this._params.values()) {
+      if (p.value.device !== device) p.set(p.value.to(device));
+      if (p.grad && p.grad.device !== device) {
+        const g = keep(p.grad.to(device));
+        p.grad.dispose();
+        p.grad = g;
+      }
+    }
+    for (const [n, b] of this._buffers)
+      if (b.device !== device) {
+        this._buffers.set(n, keep(b.to(device)));
+        b.dispose();
+      }
+    for (const m of this._children.values()) m.to(device);
+    return this;
+  }
+
+  /** The device of the first parameter (or buffer); 'cpu' for a module with neither. */
+  get device(): Device {
+    return this.parameters()[0]?.value.device ?? this.namedBuffers()[0]?.[1].device ?? 'cpu';
+  }
+
+  /** Mixed precision for this module and its children: 'bf16' (CUDA) or 'fp32' (precision.ts). */
+  setPrecision(p: Precision): this {
+    this.precision = checkPrecision(`${this.constructor.name}.setPrecision`, p);
+    for (const m of this._children.values()) m.setPrecision(p);
+    return this;
   }
 
   zeroGrad(): void {

@@ -12,6 +12,7 @@ import {
 } from '../ops/pool.js';
 import { windowOut } from '../ops/check.js';
 import { Module } from './module.js';
+import { cast } from './precision.js';
 import type { Profile } from './profile.js';
 
 export interface PoolModuleOptions extends Pool2dOptions {
@@ -93,14 +94,21 @@ export class AvgPool2d extends Module {
 /** [N,H,W,C] -> [N,C] (mean over H and W). */
 export class GlobalAvgPool extends Module {
   private xShape: Shape | null = null;
+  private xBf16 = false;
+  /** float32 out, also for bfloat16 inputs (a float32 reduction: mixed precision's classifier is float32) */
   forward(x: Tensor): Tensor<'float32'> {
     this.xShape = this.training ? x.shape : null;
+    this.xBf16 = x.dtype === 'bfloat16';
     return globalAvgPool(x);
   }
   backward(dy: Tensor): Tensor<'float32'> {
     const xs = this.xShape ?? this.noForward();
     this.xShape = null;
-    return globalAvgPoolBackward(dy, xs);
+    const dx = globalAvgPoolBackward(dy, xs);
+    if (!this.xBf16) return dx;
+    const b = cast(dx, 'bfloat16');
+    dx.dispose();
+    return b;
   }
   override profile(s: readonly number[], name = ''): Profile {
     return this.row(name, [s[0]!, s[3]!], 0);

@@ -46,8 +46,8 @@ export class SqueezeExcite extends Module {
   readonly fc1b: Parameter | null;
   readonly fc2w: Parameter;
   readonly fc2b: Parameter | null;
-  private readonly zeroB1: Tensor<'float32'> | null = null;
-  private readonly zeroB2: Tensor<'float32'> | null = null;
+  private zeroB1: Tensor<'float32'> | null = null;
+  private zeroB2: Tensor<'float32'> | null = null;
   readonly squeeze: SeSqueeze;
   readonly gate: SeGate;
   readonly hidden: number;
@@ -123,5 +123,19 @@ export class SqueezeExcite extends Module {
     super.dispose();
     this.zeroB1?.dispose();
     this.zeroB2?.dispose();
+  }
+
+  override to(device: import('../tensor.js').Device): this {
+    super.to(device);
+    // the fixed zero biases of an SE without biases follow the weights
+    const move = (t: Tensor<'float32'> | null) => {
+      if (!t || t.device === device) return t;
+      const moved = keep(t.to(device));
+      t.dispose();
+      return moved;
+    };
+    this.zeroB1 = move(this.zeroB1);
+    this.zeroB2 = move(this.zeroB2);
+    return this;
   }
 }

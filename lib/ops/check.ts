@@ -18,7 +18,9 @@ export function tensorArg(
   if (!(t instanceof Tensor)) fail('SENET_ARG', op, arg, 'a Tensor', describe(t));
   const h = t.handle(op, arg);
   const dtype = opts.dtype ?? 'float32';
-  if (t.dtype !== dtype) fail('SENET_DTYPE', op, arg, `dtype ${dtype}`, t.dtype);
+  // Mixed precision: a CUDA activation may be bfloat16 where float32 is asked (native/core/args.cc).
+  const bf16 = dtype === 'float32' && t.dtype === 'bfloat16' && t.device !== 'cpu';
+  if (t.dtype !== dtype && !bf16) fail('SENET_DTYPE', op, arg, `dtype ${dtype}`, t.dtype);
   if (opts.rank !== undefined && t.rank !== opts.rank)
     fail('SENET_SHAPE', op, arg, `a rank-${opts.rank} ${opts.layout ?? ''} tensor`.replace('  ', ' '), `shape [${t.shape}]`);
   return h;

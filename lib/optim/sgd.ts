@@ -90,7 +90,7 @@ export class SGD {
       this.buffers.get(p)?.dispose();
       this.buffers.delete(p);
       const b = bufs[i];
-      if (b) this.buffers.set(p, keep(b.clone()));
+      if (b) this.buffers.set(p, keep(b.to(p.value.device)));
     });
   }
 

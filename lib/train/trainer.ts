@@ -17,6 +17,7 @@ import { Tensor, tensor, dispose, getSeedState, setSeedState } from '../tensor.j
 import { softmaxCrossEntropy } from '../ops/loss.js';
 import { SGD, type SgdOptions } from '../optim/sgd.js';
 import type { Module } from '../nn/module.js';
+import type { Precision } from '../nn/precision.js';
 import type { Batch, DataLoader } from '../data/index.js';
 import { Schedule, type ScheduleConfig, type ScheduleState } from './schedule.js';
 import { saveCheckpoint, type CheckpointInfo, type LoadedCheckpoint } from './checkpoint.js';
@@ -46,6 +47,11 @@ export interface TrainerOptions {
   stopAfterEpochs?: number;
   /** saved in checkpoints for `train --resume` */
   runArgs?: Record<string, unknown>;
+  /**
+   * 'bf16': mixed precision (bfloat16 activations on CUDA tensor cores, float32
+   * weights, optimizer and statistics: nn/precision.ts); sets the model's precision.
+   */
+  precision?: Precision;
 }
 
 export interface EpochMetrics {
@@ -97,6 +103,7 @@ export class Trainer {
   private lastFinite: number | null = null;
 
   constructor(readonly o: TrainerOptions) {
+    if (o.precision) o.model.setPrecision(o.precision);
     this.optimizer = new SGD(o.model.parameters(), o.optimizer);
     this.schedule = new Schedule(o.schedule, o.epochs, o.train.numBatches());
     this.log = o.log ?? ((l) => process.stderr.write(l + '\n'));
@@ -205,7 +212,7 @@ export class Trainer {
   /** Enqueues one step; returns the tensors to read once the step has run. */
   private trainStep(batch: Batch, step: number): Pending {
     const model = this.o.model;
-    const x = tensor(batch.x, batch.shape);
+    const x = tensor(batch.x, batch.shape, { device: model.device });
     const logits = model.forward(x);
     x.dispose();
     const { loss, dlogits } = softmaxCrossEntropy(logits, batch.labels, { labelSmoothing: this.o.labelSmoothing ?? 0 });
@@ -241,9 +248,10 @@ export async function evaluate(model: Module, loader: DataLoader, classes: numbe
     top5 += c5!;
     n += p.size;
   };
+  const device = model.device;
   try {
     for await (const batch of loader.epoch(0)) {
-      const x = tensor(batch.x, batch.shape);
+      const x = tensor(batch.x, batch.shape, { device });
       const logits = model.forward(x);
       x.dispose();
       const { loss, dlogits } = softmaxCrossEntropy(logits, batch.labels);

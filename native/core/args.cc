@@ -22,7 +22,11 @@ Tensor tensor_from_value(const char* op, const std::string& name, const Napi::Va
   if (!h) fail(Code::Arg, op, name, "a Tensor", describe(v));
   if (h->released()) fail(Code::Disposed, op, name, "a live tensor", "a disposed tensor");
   const Tensor& t = h->tensor();
-  if (t.dtype != dtype) fail(Code::DType, op, name, std::string("dtype ") + dtype_name(dtype), dtype_name(t.dtype));
+  // Mixed precision: where float32 is asked, a CUDA tensor may be bfloat16
+  // (the CUDA op checks which of its arguments may be; the CPU is float32 only).
+  const bool bf16_ok = dtype == DType::F32 && t.dtype == DType::BF16 && t.device().kind == Device::CUDA;
+  if (t.dtype != dtype && !bf16_ok)
+    fail(Code::DType, op, name, std::string("dtype ") + dtype_name(dtype), dtype_name(t.dtype));
   check_device_supported(op, t);
   return t;
 }

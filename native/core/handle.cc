@@ -4,6 +4,10 @@
 
 #include "core/stream.h"
 
+#ifdef SENET_WITH_CUDA
+#include "cuda/device_memory.h"
+#endif
+
 namespace senet {
 
 namespace {
@@ -31,6 +35,11 @@ class ReadWorker : public Napi::AsyncWorker {
   ReadWorker(Napi::Env env, Tensor t, uint64_t ticket)
       : Napi::AsyncWorker(env, "senet.toArray"), deferred_(Napi::Promise::Deferred::New(env)),
         t_(std::move(t)), ticket_(ticket), n_(size_t(t_.numel())) {
+#ifdef SENET_WITH_CUDA
+    // CUDA: the copy is enqueued now, after the work queued so far; the
+    // worker thread waits for it (the event loop does not).
+    if (t_.device().kind == Device::CUDA) cuda_read_ = cuda::begin_read(t_);
+#endif
     auto ab = Napi::ArrayBuffer::New(env, std::max<size_t>(t_.nbytes(), 1));
     dst_ = ab.Data();
     buffer_ = Napi::Persistent(ab);
@@ -40,6 +49,12 @@ class ReadWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       if (t_.device().kind == Device::CPU) CpuStream::get().wait(ticket_);
+#ifdef SENET_WITH_CUDA
+      if (cuda_read_) {
+        cuda::finish_read(*cuda_read_, dst_);
+        return;
+      }
+#endif
       copy_to_host(t_, dst_);
     } catch (const Error& e) {
       err_ = e;
@@ -66,6 +81,9 @@ class ReadWorker : public Napi::AsyncWorker {
   void* dst_ = nullptr;
   Napi::Reference<Napi::ArrayBuffer> buffer_;
   Error err_{Code::Internal, ""};
+#ifdef SENET_WITH_CUDA
+  std::shared_ptr<cuda::PendingRead> cuda_read_;
+#endif
 };
 
 }  // namespace
@@ -75,7 +93,11 @@ void copy_to_host(const Tensor& t, void* dst) {
     std::memcpy(dst, t.storage->data(), t.nbytes());
     return;
   }
+#ifdef SENET_WITH_CUDA
+  cuda::read_sync(t, dst);
+#else
   throw Error(Code::Device, "toArray: expected a cpu tensor (this build has no CUDA), got " + t.device().str());
+#endif
 }
 
 Napi::Error js_error(Napi::Env env, const Error& e) {

@@ -1,10 +1,40 @@
 // Convolutions through oneDNN: NHWC activations used in place, OHWI weights
 // (grouped: GOHWI) reordered per call into the layout the chosen
 // implementation prefers (weights are small; activations never move).
+//
+// Grouped convolutions with few channels per group may instead run on our
+// direct kernels (cpu/gconv.h). The rule, per direction and shape:
+//   SENET_GCONV=0 / _gconvConfig({mode:'off'}): never;
+//   SENET_GCONV=1 / mode 'on': whenever the kernels cover the case;
+//   automatic (default): when the kernels cover the case and either
+//     - oneDNN's choice for the shape is a fallback: its implementation
+//       name (primitive_desc::impl_info_str()) contains "gemm" or "ref"
+//       (oneDNN 2.6 on AVX2: the forward of 4 channels per group), or
+//     - the ISA is AVX2 and max(Cg, Og) <= 8 (<= 16 for backward weights):
+//       there oneDNN's jit:avx2 kernels were measured slower than ours
+//       (ResNeXt-50 32x4d stages on a 2-core Zen3, bench/gconv.ts); with
+//       32 channels per group (and 16 for forward / backward data) they
+//       are as fast or faster. Other ISAs keep the fallback rule only
+//       (not measured).
+// The kernels cover groups > 1, KH*KW <= 256 and channels per group
+// Cg, Og <= 32 with, at vector width W (AVX2 8; AVX-512 and the portable
+// "scalar" kernels 16): forward Og % W == 0 (any Cg), or Cg == 4 and
+// Og % 4 == 0, or Og < W, W % Og == 0 and Cg == Og; backward data the same
+// with Cg and Og swapped; backward weights the first or the last
+// (gconv.h: Layout).
 #include <dnnl.hpp>
+#include <omp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/cpu_info.h"
 #include "core/stream.h"
 #include "cpu/dnnl_context.h"
+#include "cpu/gconv.h"
 #include "cpu/ops.h"
 
 namespace senet::cpu {
@@ -50,25 +80,52 @@ dnnl::convolution_forward::primitive_desc fwd_pd(const ConvGeometry& g, bool bia
   return cf::primitive_desc(d, attr(), engine());
 }
 
+// Weights between the user's OHWI layout and the layout an implementation
+// wants (a no-op when they agree).
+struct WeightReorder {
+  bool needed = false;
+  dnnl::reorder prim;
+  memory::desc to, sp;
+
+  static WeightReorder between(const memory::desc& from, const memory::desc& to) {
+    WeightReorder r;
+    r.to = to;
+    r.needed = from != to;
+    if (r.needed) {
+      auto pd = dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr());
+      r.prim = dnnl::reorder(pd);
+      r.sp = pd.scratchpad_desc();
+    }
+    return r;
+  }
+  // src reordered into dst (scratch slot 0 when dst is null); src itself when not needed.
+  memory run(const memory& src, void* dst = nullptr) const {
+    if (!needed) return src;
+    memory out = mem(to, dst ? dst : scratch(0, to.get_size()));
+    execute(prim, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, out}}, sp);
+    return out;
+  }
+};
+
 struct FwdPrims {
+  std::string impl;  // oneDNN's implementation name
   dnnl::convolution_forward prim;
-  memory::desc src, dst, user_w, w, bias, sp, w_sp;
-  bool reorder_w = false;
-  dnnl::reorder w_reorder;
+  memory::desc src, dst, user_w, bias, sp;
+  WeightReorder w;  // OHWI -> implementation
 };
 
 struct BwdDataPrims {
+  std::string impl;
   dnnl::convolution_backward_data prim;
-  memory::desc diff_src, diff_dst, user_w, w, sp, w_sp;
-  bool reorder_w = false;
-  dnnl::reorder w_reorder;
+  memory::desc diff_src, diff_dst, user_w, sp;
+  WeightReorder w;  // OHWI -> implementation
 };
 
 struct BwdFilterPrims {
+  std::string impl;
   dnnl::convolution_backward_weights prim;
-  memory::desc src, diff_dst, user_w, diff_w, bias, sp, w_sp;
-  bool reorder_w = false;
-  dnnl::reorder w_reorder;  // from the implementation's layout to OHWI
+  memory::desc src, diff_dst, user_w, diff_w, bias, sp;
+  WeightReorder w;  // implementation -> OHWI
 };
 
 PrimitiveCache<FwdPrims>& fwd_cache() {
@@ -84,44 +141,143 @@ PrimitiveCache<BwdFilterPrims>& bwd_filter_cache() {
   return *c;
 }
 
+// ---- direct grouped kernels: mode, coverage, choice ----
+
+std::atomic<int> g_gconv_mode{-2};  // -2: SENET_GCONV not read yet
+std::atomic<int64_t> g_gconv_calls{0};
+
+gconv::Geom gconv_geom(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
+  gconv::Geom g{};
+  g.N = x[0], g.H = x[1], g.W = x[2], g.C = x[3];
+  g.Ho = y[1], g.Wo = y[2], g.O = y[3];
+  g.KH = w[1], g.KW = w[2];
+  g.G = p.groups, g.Cg = w[3], g.Og = w[0] / p.groups;
+  g.sh = p.stride_h, g.sw = p.stride_w, g.pt = p.pad_t, g.pl = p.pad_l, g.dh = p.dil_h, g.dw = p.dil_w;
+  return g;
+}
+
+// The scalar instantiation is a portable 16-lane one (gconv_scalar.cc).
+int isa_width(Isa isa) { return isa == Isa::Avx2 ? 8 : 16; }
+
+enum class Dir { Fwd, BwdData, BwdWeights };
+
+bool gconv_covers(Dir d, const gconv::Geom& g, Isa isa) {
+  if (!gconv::geometry_ok(g)) return false;
+  const int W = isa_width(isa);
+  switch (d) {
+    case Dir::Fwd: return gconv::forward_layout(g, W).ok;
+    case Dir::BwdData: return gconv::backward_data_layout(g, W).ok;
+    case Dir::BwdWeights: return gconv::backward_weights_layout(g, W).ok;
+  }
+  return false;
+}
+
+bool onednn_fallback(const std::string& impl) {
+  return impl.find("gemm") != std::string::npos || impl.find("ref") != std::string::npos;
+}
+
+// The automatic choice's size part (see the top of the file).
+bool few_channels(Dir d, const gconv::Geom& g, Isa isa) {
+  if (isa != Isa::Avx2) return false;
+  const int64_t m = std::max(g.Cg, g.Og);
+  return m <= 8 || (d == Dir::BwdWeights && m <= 16);
+}
+
+gconv::Plan gconv_plan() { return gconv::Plan{int64_t(l2_cache_bytes()), omp_get_max_threads()}; }
+
+using GFwd = void (*)(const gconv::Geom&, const gconv::Plan&, const float*, const float*, const float*, float*,
+                      float*);
+using GBwdData = void (*)(const gconv::Geom&, const gconv::Plan&, const float*, const float*, float*, float*);
+using GBwdWeights = void (*)(const gconv::Geom&, const gconv::Plan&, const float*, const float*, float*, float*,
+                             float*);
+
+GFwd gconv_fwd(Isa isa) {
+  return isa == Isa::Avx512 ? gconv::avx512::forward : isa == Isa::Avx2 ? gconv::avx2::forward : gconv::scalar::forward;
+}
+GBwdData gconv_bwd_data(Isa isa) {
+  return isa == Isa::Avx512 ? gconv::avx512::backward_data
+         : isa == Isa::Avx2 ? gconv::avx2::backward_data
+                            : gconv::scalar::backward_data;
+}
+GBwdWeights gconv_bwd_weights(Isa isa) {
+  return isa == Isa::Avx512 ? gconv::avx512::backward_weights
+         : isa == Isa::Avx2 ? gconv::avx2::backward_weights
+                            : gconv::scalar::backward_weights;
+}
+
+float* gconv_scratch(int64_t floats) {
+  return static_cast<float*>(scratch(0, size_t(floats > 0 ? floats : 1) * sizeof(float)));
+}
+
 }  // namespace
+
+int64_t gconv_calls() { return g_gconv_calls.load(); }
+
+void gconv_config(int mode) { g_gconv_mode.store(mode < 0 ? -1 : mode > 0 ? 1 : 0); }
+
+int gconv_mode() {
+  int m = g_gconv_mode.load();
+  if (m == -2) {
+    m = -1;
+    const char* e = std::getenv("SENET_GCONV");
+    if (e && *e) {
+      if (std::strcmp(e, "0") == 0) m = 0;
+      else if (std::strcmp(e, "1") == 0) m = 1;
+      else std::fprintf(stderr, "senet: ignoring SENET_GCONV=%s (expected 0 or 1)\n", e);
+    }
+    int expected = -2;
+    g_gconv_mode.compare_exchange_strong(expected, m);
+    m = g_gconv_mode.load();
+  }
+  return m;
+}
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, const Conv2dParams& p,
                       const Shape& y_shape) {
   const bool has_bias = b.has_value();
   // Outputs first: an impossible size fails with SENET_OOM before oneDNN sees it.
   Tensor y = empty_tensor(y_shape, DType::F32, x.device(), "conv2d");
-  auto P = fwd_cache().get(conv_key("fwd", x.shape, w.shape, y_shape, p, has_bias), [&] {
-    return dnnl_call("conv2d", [&] {
-      auto g = geometry(x.shape, w.shape, y_shape, p);
-      auto pd = fwd_pd(g, has_bias);
-      auto r = std::make_shared<FwdPrims>();
-      r->prim = dnnl::convolution_forward(pd);
-      r->sp = pd.scratchpad_desc();
-      r->src = g.src;
-      r->dst = g.dst;
-      r->user_w = g.user_w;
-      r->w = pd.weights_desc();
-      r->bias = g.bias;
-      r->reorder_w = r->w != g.user_w;
-      if (r->reorder_w) {
-        auto rpd = dnnl::reorder::primitive_desc(engine(), g.user_w, engine(), r->w, attr());
-        r->w_reorder = dnnl::reorder(rpd);
-        r->w_sp = rpd.scratchpad_desc();
-      }
-      return r;
+  const Isa isa = current_isa();
+  const gconv::Geom G = gconv_geom(x.shape, w.shape, y_shape, p);
+  const int mode = gconv_mode();
+  const bool covered = mode != 0 && gconv_covers(Dir::Fwd, G, isa);
+  auto prims = [&] {
+    return fwd_cache().get(conv_key("fwd", x.shape, w.shape, y_shape, p, has_bias), [&] {
+      return dnnl_call("conv2d", [&] {
+        auto g = geometry(x.shape, w.shape, y_shape, p);
+        auto pd = fwd_pd(g, has_bias);
+        auto r = std::make_shared<FwdPrims>();
+        r->impl = pd.impl_info_str();
+        r->prim = dnnl::convolution_forward(pd);
+        r->sp = pd.scratchpad_desc();
+        r->src = g.src;
+        r->dst = g.dst;
+        r->user_w = g.user_w;
+        r->bias = g.bias;
+        r->w = WeightReorder::between(g.user_w, pd.weights_desc());
+        return r;
+      });
     });
-  });
+  };
   std::optional<Tensor> bias = b;
+  // The direct kernels when forced or chosen; oneDNN's primitive is made only when its name decides.
+  std::shared_ptr<FwdPrims> P;
+  bool direct = covered && (mode == 1 || few_channels(Dir::Fwd, G, isa));
+  if (covered && !direct) direct = onednn_fallback((P = prims())->impl);
+  if (direct) {
+    ++g_gconv_calls;
+    CpuStream::get().enqueue("conv2d", [G, isa, x, w, bias, y] {
+      const int W = isa_width(isa);
+      float* work = gconv_scratch(gconv::forward_work(G, W));
+      gconv_fwd(isa)(G, gconv_plan(), x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), work);
+    });
+    return y;
+  }
+  if (!P) P = prims();
   CpuStream::get().enqueue("conv2d", [P, x, w, bias, y] {
     dnnl_call("conv2d", [&] {
       auto& s = stream();
-      memory wm = mem(P->user_w, w.f32());
-      if (P->reorder_w) {
-        memory wr = mem(P->w, scratch(0, P->w.get_size()));
-        execute(P->w_reorder, {{DNNL_ARG_FROM, wm}, {DNNL_ARG_TO, wr}}, P->w_sp);
-        wm = wr;
-      }
+      const memory wm = P->w.run(mem(P->user_w, w.f32()));
       std::unordered_map<int, memory> args{
           {DNNL_ARG_SRC, mem(P->src, x.f32())}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, mem(P->dst, y.f32())}};
       if (bias) args.emplace(DNNL_ARG_BIAS, mem(P->bias, bias->f32()));
@@ -134,39 +290,48 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
 
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) {
   Tensor dx = empty_tensor(x_shape, DType::F32, dy.device(), "conv2dBackwardData");
-  auto P = bwd_data_cache().get(conv_key("bwd_data", x_shape, w.shape, dy.shape, p, false), [&] {
-    return dnnl_call("conv2dBackwardData", [&] {
-      auto g = geometry(x_shape, w.shape, dy.shape, p);
-      auto hint = fwd_pd(g, false);
-      using cb = dnnl::convolution_backward_data;
-      auto d = cb::desc(dnnl::algorithm::convolution_direct, g.src, g.any_w, g.dst, g.strides, g.dilates, g.pad_l,
-                        g.pad_r);
-      auto pd = cb::primitive_desc(d, attr(), engine(), hint);
-      auto r = std::make_shared<BwdDataPrims>();
-      r->prim = cb(pd);
-      r->sp = pd.scratchpad_desc();
-      r->diff_src = g.src;
-      r->diff_dst = g.dst;
-      r->user_w = g.user_w;
-      r->w = pd.weights_desc();
-      r->reorder_w = r->w != g.user_w;
-      if (r->reorder_w) {
-        auto rpd = dnnl::reorder::primitive_desc(engine(), g.user_w, engine(), r->w, attr());
-        r->w_reorder = dnnl::reorder(rpd);
-        r->w_sp = rpd.scratchpad_desc();
-      }
-      return r;
+  const Isa isa = current_isa();
+  const gconv::Geom G = gconv_geom(x_shape, w.shape, dy.shape, p);
+  const int mode = gconv_mode();
+  const bool covered = mode != 0 && gconv_covers(Dir::BwdData, G, isa);
+  auto prims = [&] {
+    return bwd_data_cache().get(conv_key("bwd_data", x_shape, w.shape, dy.shape, p, false), [&] {
+      return dnnl_call("conv2dBackwardData", [&] {
+        auto g = geometry(x_shape, w.shape, dy.shape, p);
+        auto hint = fwd_pd(g, false);
+        using cb = dnnl::convolution_backward_data;
+        auto d = cb::desc(dnnl::algorithm::convolution_direct, g.src, g.any_w, g.dst, g.strides, g.dilates, g.pad_l,
+                          g.pad_r);
+        auto pd = cb::primitive_desc(d, attr(), engine(), hint);
+        auto r = std::make_shared<BwdDataPrims>();
+        r->impl = pd.impl_info_str();
+        r->prim = cb(pd);
+        r->sp = pd.scratchpad_desc();
+        r->diff_src = g.src;
+        r->diff_dst = g.dst;
+        r->user_w = g.user_w;
+        r->w = WeightReorder::between(g.user_w, pd.weights_desc());
+        return r;
+      });
     });
-  });
+  };
+  std::shared_ptr<BwdDataPrims> P;
+  bool direct = covered && (mode == 1 || few_channels(Dir::BwdData, G, isa));
+  if (covered && !direct) direct = onednn_fallback((P = prims())->impl);
+  if (direct) {
+    ++g_gconv_calls;
+    CpuStream::get().enqueue("conv2dBackwardData", [G, isa, dy, w, dx] {
+      const int W = isa_width(isa);
+      float* work = gconv_scratch(gconv::backward_data_work(G, W));
+      gconv_bwd_data(isa)(G, gconv_plan(), dy.f32(), w.f32(), dx.f32(), work);
+    });
+    return dx;
+  }
+  if (!P) P = prims();
   CpuStream::get().enqueue("conv2dBackwardData", [P, dy, w, dx] {
     dnnl_call("conv2dBackwardData", [&] {
       auto& s = stream();
-      memory wm = mem(P->user_w, w.f32());
-      if (P->reorder_w) {
-        memory wr = mem(P->w, scratch(0, P->w.get_size()));
-        execute(P->w_reorder, {{DNNL_ARG_FROM, wm}, {DNNL_ARG_TO, wr}}, P->w_sp);
-        wm = wr;
-      }
+      const memory wm = P->w.run(mem(P->user_w, w.f32()));
       execute(P->prim,
               {{DNNL_ARG_DIFF_DST, mem(P->diff_dst, dy.f32())},
                {DNNL_ARG_WEIGHTS, wm},
@@ -180,50 +345,66 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 
 std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_shape, bool with_bias,
                                            const Conv2dParams& p) {
-  auto P = bwd_filter_cache().get(conv_key("bwd_filter", x.shape, w_shape, dy.shape, p, with_bias), [&] {
-    return dnnl_call("conv2dBackwardFilter", [&] {
-      auto g = geometry(x.shape, w_shape, dy.shape, p);
-      auto hint = fwd_pd(g, with_bias);
-      using cb = dnnl::convolution_backward_weights;
-      auto d = with_bias ? cb::desc(dnnl::algorithm::convolution_direct, g.src, g.any_w, g.bias, g.dst, g.strides,
-                                    g.dilates, g.pad_l, g.pad_r)
-                         : cb::desc(dnnl::algorithm::convolution_direct, g.src, g.any_w, g.dst, g.strides, g.dilates,
-                                    g.pad_l, g.pad_r);
-      auto pd = cb::primitive_desc(d, attr(), engine(), hint);
-      auto r = std::make_shared<BwdFilterPrims>();
-      r->prim = cb(pd);
-      r->sp = pd.scratchpad_desc();
-      r->src = g.src;
-      r->diff_dst = g.dst;
-      r->user_w = g.user_w;
-      r->diff_w = pd.diff_weights_desc();
-      r->bias = g.bias;
-      r->reorder_w = r->diff_w != g.user_w;
-      if (r->reorder_w) {
-        auto rpd = dnnl::reorder::primitive_desc(engine(), r->diff_w, engine(), g.user_w, attr());
-        r->w_reorder = dnnl::reorder(rpd);
-        r->w_sp = rpd.scratchpad_desc();
-      }
-      return r;
+  const Isa isa = current_isa();
+  const gconv::Geom G = gconv_geom(x.shape, w_shape, dy.shape, p);
+  const int mode = gconv_mode();
+  const bool covered = mode != 0 && gconv_covers(Dir::BwdWeights, G, isa);
+  auto prims = [&] {
+    return bwd_filter_cache().get(conv_key("bwd_filter", x.shape, w_shape, dy.shape, p, with_bias), [&] {
+      return dnnl_call("conv2dBackwardFilter", [&] {
+        auto g = geometry(x.shape, w_shape, dy.shape, p);
+        auto hint = fwd_pd(g, with_bias);
+        using cb = dnnl::convolution_backward_weights;
+        auto d = with_bias ? cb::desc(dnnl::algorithm::convolution_direct, g.src, g.any_w, g.bias, g.dst, g.strides,
+                                      g.dilates, g.pad_l, g.pad_r)
+                           : cb::desc(dnnl::algorithm::convolution_direct, g.src, g.any_w, g.dst, g.strides, g.dilates,
+                                      g.pad_l, g.pad_r);
+        auto pd = cb::primitive_desc(d, attr(), engine(), hint);
+        auto r = std::make_shared<BwdFilterPrims>();
+        r->impl = pd.impl_info_str();
+        r->prim = cb(pd);
+        r->sp = pd.scratchpad_desc();
+        r->src = g.src;
+        r->diff_dst = g.dst;
+        r->user_w = g.user_w;
+        r->diff_w = pd.diff_weights_desc();
+        r->bias = g.bias;
+        r->w = WeightReorder::between(r->diff_w, g.user_w);
+        return r;
+      });
     });
-  });
+  };
+  std::shared_ptr<BwdFilterPrims> P;
+  bool direct = covered && (mode == 1 || few_channels(Dir::BwdWeights, G, isa));
+  if (covered && !direct) direct = onednn_fallback((P = prims())->impl);
+  if (!direct && !P) P = prims();
   std::vector<Tensor> out;
   out.push_back(empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter"));
   if (with_bias) out.push_back(empty_tensor({w_shape[0]}, DType::F32, x.device(), "conv2dBackwardFilter"));
   Tensor dw = out[0];
   std::optional<Tensor> db;
   if (with_bias) db = out[1];
+  if (direct) {
+    ++g_gconv_calls;
+    CpuStream::get().enqueue("conv2dBackwardFilter", [G, isa, dy, x, dw, db] {
+      const int W = isa_width(isa);
+      const gconv::Plan pl = gconv_plan();
+      float* work = gconv_scratch(gconv::backward_weights_work(G, W, pl.threads));
+      gconv_bwd_weights(isa)(G, pl, dy.f32(), x.f32(), dw.f32(), db ? db->f32() : nullptr, work);
+    });
+    return out;
+  }
   CpuStream::get().enqueue("conv2dBackwardFilter", [P, dy, x, dw, db] {
     dnnl_call("conv2dBackwardFilter", [&] {
       auto& s = stream();
       memory user = mem(P->user_w, dw.f32());
-      memory dwm = P->reorder_w ? mem(P->diff_w, scratch(0, P->diff_w.get_size())) : user;
+      memory dwm = P->w.needed ? mem(P->diff_w, scratch(0, P->diff_w.get_size())) : user;
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(P->src, x.f32())},
                                            {DNNL_ARG_DIFF_DST, mem(P->diff_dst, dy.f32())},
                                            {DNNL_ARG_DIFF_WEIGHTS, dwm}};
       if (db) args.emplace(DNNL_ARG_DIFF_BIAS, mem(P->bias, db->f32()));
       execute(P->prim, args, P->sp);
-      if (P->reorder_w) execute(P->w_reorder, {{DNNL_ARG_FROM, dwm}, {DNNL_ARG_TO, user}}, P->w_sp);
+      if (P->w.needed) P->w.run(dwm, user.get_data_handle());
       s.wait();
     });
   });

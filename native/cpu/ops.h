@@ -82,4 +82,28 @@ std::vector<Tensor> se_backward(const Tensor& dy, const Tensor& u, const Tensor&
 void fill_randn(const Tensor& t, uint64_t seed, double mean, double std);
 void fill_uniform(const Tensor& t, uint64_t seed, double lo, double hi);
 
+// math.cc -- elementwise with broadcasting (the tfjs backend's elementwise kernels).
+constexpr int kMaxDims = 8;
+enum class UnaryOp { Neg, Abs, Square, Sqrt, Rsqrt, Reciprocal, Exp, Expm1, Log, Log1p, Sigmoid, Tanh, Softplus, Relu, Relu6, Elu, Selu, LeakyRelu, Step };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference, Prelu, EluGrad, ReluGrad, SquareGrad };
+Tensor unary(const Tensor& x, UnaryOp op, float alpha);
+Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const Shape& out_shape);
+Tensor add_n(const std::vector<Tensor>& xs);
+Tensor clip(const Tensor& x, float lo, float hi);
+// reduce.cc -- sum/mean/max/min over the axes flagged true; softmax over the last axis.
+enum class ReduceOp { Sum, Mean, Max, Min };
+Tensor reduce(const Tensor& x, const std::vector<bool>& axes, ReduceOp op, const Shape& out_shape);
+Tensor softmax(const Tensor& x);
+// Per last-axis channel c: sums of dy and of dy * (x - mean[c]) (batch norm's gradient), in one pass.
+std::vector<Tensor> batchnorm_grad_sums(const Tensor& dy, const Tensor& x, const Tensor& mean);
+// layout.cc -- transpose, tile, constant pad.
+Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm);
+Tensor tile(const Tensor& x, const std::vector<int64_t>& reps);
+Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after, float value);
+// y[i...] = x[begin + i * strides] for i < size (strides >= 1).
+Tensor slice(const Tensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& size, const std::vector<int64_t>& strides);
+// matmul.cc -- batched matmul with transposes and batch broadcast (oneDNN).
+struct MatmulParams { int64_t batch_a = 1, batch_b = 1, m = 0, k = 0, n = 0; bool transpose_a = false, transpose_b = false; };
+Tensor matmul(const Tensor& a, const Tensor& b, const std::optional<Tensor>& bias, const MatmulParams& p, const Shape& y_shape);
+
 }  // namespace senet::cpu

@@ -2,6 +2,8 @@
 // x [N,H,W,Ci] NHWC, w [Co,KH,KW,Ci/groups] OHWI, b [Co], y [N,Ho,Wo,Co].
 // options: stride [sh,sw], padding [top,bottom,left,right], dilation [dh,dw], groups.
 #include "core/args.h"
+#include "core/stream.h"
+#include "cpu/gconv.h"
 #include "cpu/ops.h"
 #include "ops/registry.h"
 
@@ -93,7 +95,27 @@ SENET_BINDING(conv2dBackwardFilter) {
   return outputs(info.Env(), out);
 }
 
+// _gconvConfig({mode?: 'auto' | 'on' | 'off'}) -> {mode, calls}: test and
+// benchmark hook choosing between oneDNN and the direct grouped kernels (as
+// SENET_GCONV=1/0; without mode it only reports). calls counts the ops
+// dispatched to the direct kernels so far.
+SENET_BINDING(_gconvConfig) {
+  OpArgs A(info, "_gconvConfig");
+  auto o = A.options(0);
+  if (o.Has("mode")) {
+    const std::string mode = opt_enum(A.op(), o, "mode", "auto", {"auto", "on", "off"});
+    CpuStream::get().sync();
+    cpu::gconv_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
+  }
+  const int m = cpu::gconv_mode();
+  Napi::Object r = Napi::Object::New(info.Env());
+  r.Set("mode", m < 0 ? "auto" : m > 0 ? "on" : "off");
+  r.Set("calls", double(cpu::gconv_calls()));
+  return r;
+}
+
 void register_conv_ops(Napi::Env env, Napi::Object exports) {
+  SENET_EXPORT(exports, env, _gconvConfig);
   SENET_EXPORT(exports, env, conv2d);
   SENET_EXPORT(exports, env, conv2dBackwardData);
   SENET_EXPORT(exports, env, conv2dBackwardFilter);

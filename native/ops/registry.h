@@ -7,6 +7,10 @@
 
 #include "core/tensor.h"
 
+#ifdef SENET_WITH_CUDA
+#include "cuda/ops.h"  // ::senet::cuda::fn for SENET_DISPATCH
+#endif
+
 namespace senet {
 
 void register_tensor_ops(Napi::Env env, Napi::Object exports);
@@ -20,6 +24,12 @@ void register_loss_ops(Napi::Env env, Napi::Object exports);
 void register_sgd_ops(Napi::Env env, Napi::Object exports);
 void register_se_ops(Napi::Env env, Napi::Object exports);
 void register_pad_ops(Napi::Env env, Napi::Object exports);
+void register_math_ops(Napi::Env env, Napi::Object exports);
+void register_reduce_ops(Napi::Env env, Napi::Object exports);
+void register_layout_ops(Napi::Env env, Napi::Object exports);
+void register_matmul_ops(Napi::Env env, Napi::Object exports);
+void register_view_ops(Napi::Env env, Napi::Object exports);
+void register_cuda_bindings(Napi::Env env, Napi::Object exports);  // native/cuda/bindings.cc (every build)
 
 // [handle | null, ...] for a list of outputs (empty tensors become null).
 Napi::Value outputs(Napi::Env env, const std::vector<Tensor>& ts);

@@ -15,6 +15,10 @@
 #include "cpu/dnnl_context.h"
 #include "ops/registry.h"
 
+#ifdef SENET_WITH_CUDA
+#include "cuda/device_memory.h"
+#endif
+
 #ifndef SENET_VERSION
 #define SENET_VERSION "0.0.0"
 #endif
@@ -30,6 +34,9 @@ class SyncWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       CpuStream::get().wait(ticket_);
+#ifdef SENET_WITH_CUDA
+      cuda::sync_all_devices();  // every CUDA stream; the first asynchronous error
+#endif
     } catch (const Error& e) {
       err_ = e;
       SetError(e.what());
@@ -66,6 +73,9 @@ SENET_BINDING(sync) {
 
 SENET_BINDING(syncSync) {
   CpuStream::get().sync();
+#ifdef SENET_WITH_CUDA
+  cuda::sync_all_devices();
+#endif
   return info.Env().Undefined();
 }
 
@@ -79,7 +89,33 @@ SENET_BINDING(memory) {
   cpu.Set("cacheMisses", double(cs.misses));
   o.Set("cpu", cpu);
 #ifdef SENET_WITH_CUDA
-  o.Set("cuda", counters(env, Device::CUDA));
+  // One entry for all CUDA devices (tensors and bytes), with the caching
+  // allocator of device 0 (reserved = held from the driver, inUse = handed
+  // out, cached = reserved - inUse) and `perDevice` for every device.
+  auto cu = counters(env, Device::CUDA);
+  auto per = Napi::Object::New(env);
+  for (int d = 0; d < cuda::device_count(); ++d) {
+    const cuda::DeviceMemoryStats m = cuda::memory_stats(d);
+    auto o2 = Napi::Object::New(env);
+    o2.Set("reservedBytes", double(m.reserved));
+    o2.Set("inUseBytes", double(m.in_use));
+    o2.Set("cachedBytes", double(m.cached));
+    o2.Set("cachedBlocks", double(m.cached_blocks));
+    o2.Set("peakReservedBytes", double(m.peak_reserved));
+    o2.Set("peakInUseBytes", double(m.peak_in_use));
+    o2.Set("cacheHits", double(m.hits));
+    o2.Set("cacheMisses", double(m.misses));
+    o2.Set("cacheFlushes", double(m.flushes));
+    o2.Set("deviceFreeBytes", double(m.device_free));
+    o2.Set("deviceTotalBytes", double(m.device_total));
+    per.Set("cuda:" + std::to_string(d), o2);
+    if (d == 0)
+      for (const char* k : {"reservedBytes", "inUseBytes", "cachedBytes", "cacheHits", "cacheMisses", "peakReservedBytes",
+                            "deviceFreeBytes", "deviceTotalBytes"})
+        cu.Set(k, o2.Get(k));
+  }
+  cu.Set("perDevice", per);
+  o.Set("cuda", cu);
 #endif
   return o;
 }
@@ -88,6 +124,9 @@ SENET_BINDING(emptyCache) {
   // Queued storages may still be released by the stream: drain it first.
   CpuStream::get().sync();
   host::empty_cache();
+#ifdef SENET_WITH_CUDA
+  cuda::empty_cache_all();  // synchronises each device first
+#endif
   return info.Env().Undefined();
 }
 
@@ -134,6 +173,18 @@ SENET_BINDING(info) {
 #endif
   auto devices = Napi::Array::New(env);
   devices.Set(uint32_t(0), "cpu");
+#ifdef SENET_WITH_CUDA
+  // cuda:N for each GPU present at run time (none without a driver or GPU).
+  const auto names = cuda::device_names();
+  auto cuda_names = Napi::Array::New(env);
+  for (size_t d = 0; d < names.size(); ++d) {
+    devices.Set(uint32_t(d + 1), "cuda:" + std::to_string(d));
+    cuda_names.Set(uint32_t(d), names[d]);
+  }
+  o.Set("cudaDevices", cuda_names);
+  o.Set("cudaLibraries", cuda::library_versions());
+  if (names.empty()) o.Set("cudaUnavailable", cuda::no_device_reason());
+#endif
   o.Set("devices", devices);
   return o;
 }

@@ -7,6 +7,10 @@
 #include "cpu/ops.h"
 #include "ops/registry.h"
 
+#ifdef SENET_WITH_CUDA
+#include "cuda/device_memory.h"
+#endif
+
 namespace senet {
 namespace {
 
@@ -54,7 +58,11 @@ void upload(const Tensor& t, const void* src) {
     std::memcpy(t.storage->data(), src, t.nbytes());
     return;
   }
+#ifdef SENET_WITH_CUDA
+  cuda::upload(t, src);  // through pinned staging: src may be reused at once
+#else
   fail(Code::Device, "fromData", "device", "cpu", t.device().str());
+#endif
 }
 
 }  // namespace

@@ -74,3 +74,16 @@ export function conv2dBackwardRef(
   });
   return { dx, dw, db };
 }
+
+/** A conv2d test case: NHWC input shape, OHWI weight shape, parameters, bias. */
+export interface ConvCase {
+  name: string;
+  xs: [number, number, number, number];
+  ws: [number, number, number, number];
+  p: ConvP;
+  bias: boolean;
+}
+
+export const convP = (
+  stride: [number, number], padding: [number, number, number, number], dilation: [number, number], groups: number,
+): ConvP => ({ stride, padding, dilation, groups });

@@ -1,0 +1,168 @@
+import test from 'ava';
+import { batchNormGradSums, binary, randn, reduce, softmax, tensor, SenetError, type SenetErrorCode, type Device } from '../lib/index.js';
+import { numelOf } from './reference/math.js';
+import { batchNormGradSumsRef, batchNormRef, reduceRef, softmaxBackwardRef, softmaxRef } from './reference/reduce.js';
+import { perDevice } from './helpers/devices.js';
+import { Rng } from './helpers/rng.js';
+import { T, read } from './helpers/tensors.js';
+import { abs, assertClose, assertNear } from './helpers/compare.js';
+import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
+import type { ExecutionContext } from 'ava';
+import { badInput } from './helpers/errors.js';
+
+function cpuOnly(t: ExecutionContext, device: Device, fn: () => unknown): boolean {
+  if (device === 'cpu') return false;
+  const e = t.throws(fn, { instanceOf: SenetError });
+  t.is(e?.code, 'SENET_DEVICE');
+  return true;
+}
+
+// Every layout the kernel has a loop for: all, rows, columns, middle, and the generic walk.
+const CASES: Array<[number[], number[]]> = [
+  [[7], [0]], [[70001], [0]], [[5, 13], [1]], [[5, 13], [0]], [[5, 13], [0, 1]], [[64, 9, 9, 16], [0, 1, 2]], [[8, 7, 7, 64], [1, 2]],
+  [[2, 3, 4, 5], [0, 2]], [[2, 3, 4, 5], [1, 3]], [[3, 1, 4], [1]], [[3, 1, 4], [0, 1]], [[4, 6], []], [[1, 1], [0]],
+];
+
+for (const [i, [shape, axes]] of CASES.entries()) {
+  perDevice(`reduce sum/mean/max/min: [${shape}] over [${axes}]`, (t, device) => {
+    const r = new Rng(10 + i);
+    const x = r.array(numelOf(shape), 2, 0.3);
+    if (cpuOnly(t, device, () => reduce(T(x, shape, device), axes, 'sum'))) return;
+    const count = axes.reduce((a, k) => a * shape[k]!, 1);
+    for (const op of ['sum', 'mean', 'max', 'min'] as const) {
+      const y = reduce(T(x, shape, device), axes, op);
+      const want = reduceRef(x, shape, axes, op);
+      t.deepEqual([...y.shape], want.shape, op);
+      if (op === 'max' || op === 'min') assertClose(t, read(y), want.y, { k: 0, name: op });
+      else {
+        // Double accumulation, one rounding to float32 (mean: one more for the division).
+        const mag = reduceRef(abs(x), shape, axes, op).y;
+        assertClose(t, read(y), want.y, { mag, k: 2, name: op });
+      }
+      const kept = reduce(T(x, shape, device), axes, op, { keepDims: true });
+      t.deepEqual([...kept.shape], shape.map((d, k) => (axes.includes(k) ? 1 : d)));
+    }
+    t.true(count >= 1);
+  });
+}
+
+perDevice('reduce: NaN propagates through max and min; negative axes count from the end; empty axes sum to 0', (t, device) => {
+  const x = Float64Array.from([1, NaN, 3, 4, 5, 6]);
+  if (cpuOnly(t, device, () => reduce(T(x, [2, 3], device), [1], 'max'))) return;
+  const mx = read(reduce(T(x, [2, 3], device), [-1], 'max'));
+  t.true(Number.isNaN(mx[0]!));
+  t.is(mx[1], 6);
+  const mn = read(reduce(T(x, [2, 3], device), [1], 'min'));
+  t.true(Number.isNaN(mn[0]!));
+  t.is(mn[1], 4);
+  const e = T([], [0, 3], device);
+  t.deepEqual([...read(reduce(e, [0], 'sum'))], [0, 0, 0]);
+  t.true(read(reduce(e, [0], 'mean')).every(Number.isNaN));
+  t.deepEqual([...read(reduce(e, [0], 'max'))], [-Infinity, -Infinity, -Infinity]);
+});
+
+for (const [i, shape] of [[4, 10], [3, 5, 7], [1000, 33], [2, 1]].entries()) {
+  perDevice(`softmax over the last axis: [${shape}]`, (t, device) => {
+    const r = new Rng(40 + i);
+    const x = r.array(numelOf(shape), 4);
+    if (shape[0] === 4) x[3] = 80; // large logits: max-shifted
+    if (cpuOnly(t, device, () => softmax(T(x, shape, device)))) return;
+    const y = read(softmax(T(x, shape, device)));
+    const L = shape[shape.length - 1]!;
+    const want = softmaxRef(x, L);
+    // exp of a float32 x - max (its rounding grows with |x - max|), a few ulp of expf, a double sum, one scaling.
+    const mag = want.map((w, k) => {
+      let m = -Infinity;
+      for (let j = 0; j < L; j++) m = Math.max(m, x[Math.floor(k / L) * L + j]!);
+      return Math.abs(w) * (8 + Math.abs(x[k]! - m));
+    });
+    assertClose(t, y, want, { mag, k: 1, atol: 1e-30, name: 'softmax' });
+    for (let row = 0; row < y.length / shape[shape.length - 1]!; row++) {
+      let s = 0;
+      for (let j = 0; j < shape[shape.length - 1]!; j++) s += y[row * shape[shape.length - 1]! + j]!;
+      t.true(Math.abs(s - 1) < 1e-5);
+    }
+  });
+}
+
+test('softmax reference backward matches finite differences', (t) => {
+  const r = new Rng(50);
+  const L = 7;
+  const x = r.array(5 * L, 2), dy = r.array(5 * L);
+  const g = softmaxBackwardRef(dy, softmaxRef(x, L), L);
+  const num = numericalGrad((v) => dot(softmaxRef(v, L), dy), Float64Array.from(x));
+  assertNear(t, [...g], [...num.values()], FD_RTOL, FD_ATOL, 'softmax dx');
+});
+
+// The softmax gradient the tfjs backend computes (tfjs's ops: sum(dy * y), sub, mul) from the engine's softmax.
+perDevice('softmax backward through reduce and binary ops', (t, device) => {
+  const r = new Rng(51);
+  const L = 10;
+  const x = r.array(64 * L, 2), dy = r.array(64 * L);
+  if (cpuOnly(t, device, () => softmax(T(x, [64, L], device)))) return;
+  const y = softmax(T(x, [64, L], device));
+  const tdy = T(dy, [64, L], device);
+  const s = reduce(binary(tdy, y, 'mul'), [1], 'sum', { keepDims: true });
+  const dx = binary(y, binary(tdy, s, 'sub'), 'mul');
+  const want = softmaxBackwardRef(dy, softmaxRef(x, L), L);
+  // |dx| <= y (|dy| + sum |dy| y); y carries softmax's error (|x - max| <= ~20 here), the sum L terms.
+  const yr = softmaxRef(x, L);
+  const mag = yr.map((v, k) => {
+    let s = 0;
+    for (let j = 0; j < L; j++) s += Math.abs(dy[Math.floor(k / L) * L + j]!) * yr[Math.floor(k / L) * L + j]!;
+    return v * (Math.abs(dy[k]!) + s);
+  });
+  assertClose(t, read(dx), want, { mag, k: 64 + 2 * L, name: 'softmax dx' });
+});
+
+for (const [i, shape] of [[4, 5, 5, 3], [64, 9, 9, 16], [3, 7], [2, 2, 2, 256]].entries()) {
+  perDevice(`batchNormGradSums: per-channel sums of dy and dy (x - mean): [${shape}]`, (t, device) => {
+    const r = new Rng(60 + i);
+    const C = shape[shape.length - 1]!;
+    const x = r.array(numelOf(shape), 2, 1), dy = r.array(numelOf(shape)), mean = r.array(C, 0.5, 1);
+    if (cpuOnly(t, device, () => batchNormGradSums(T(dy, shape, device), T(x, shape, device), T(mean, [C], device)))) return;
+    const { sumDy, sumDyXmu } = batchNormGradSums(T(dy, shape, device), T(x, shape, device), T(mean, [C], device));
+    const want = batchNormGradSumsRef(dy, x, mean);
+    const mag = batchNormGradSumsRef(abs(dy), abs(x).map((v) => v), abs(mean).map((v) => -v));
+    assertClose(t, read(sumDy), want.sumDy, { mag: mag.sumDy, k: 2, name: 'sum dy' });
+    // x - mean is rounded to float32 before the product: 2 roundings per term.
+    assertClose(t, read(sumDyXmu), want.sumDyXmu, { mag: mag.sumDyXmu, k: 4, name: 'sum dy (x - mean)' });
+  });
+}
+
+// The sums are batch norm's parameter gradients: d/doffset = sumDy, d/dscale = rsqrt(var + eps) sumDyXmu.
+test('batchNormGradSums are the offset and scale gradients of batch norm (finite differences)', (t) => {
+  const r = new Rng(70);
+  const C = 3, n = 4 * 5 * C;
+  const x = r.array(n), dy = r.array(n), mean = r.array(C, 0.3), variance = r.uniform(C, 0.5, 2), scale = r.array(C, 1, 1), offset = r.array(C);
+  const eps = 1e-3;
+  const { sumDy, sumDyXmu } = batchNormGradSumsRef(dy, x, mean);
+  const dOffset = numericalGrad((v) => dot(batchNormRef(x, mean, variance, scale, v, eps), dy), Float64Array.from(offset));
+  const dScale = numericalGrad((v) => dot(batchNormRef(x, mean, variance, v, offset, eps), dy), Float64Array.from(scale));
+  assertNear(t, [...sumDy], [...dOffset.values()], FD_RTOL, FD_ATOL, 'd offset');
+  assertNear(t, [...sumDyXmu].map((v, c) => v / Math.sqrt(variance[c]! + eps)), [...dScale.values()], FD_RTOL, FD_ATOL, 'd scale');
+  void sampleIndices;
+});
+
+perDevice('reduce family rejects bad input with SENET_* errors naming op and argument', (t, device) => {
+  if (device !== 'cpu') {
+    t.pass();
+    return;
+  }
+  const bad = badInput(t);
+  const x = randn([3, 4]);
+  bad(() => reduce(x, [2], 'sum'), 'SENET_ARG', /^reduce: expected axes\[0\] an axis in \[-2, 1\] of x \[3,4\], got number 2/);
+  bad(() => reduce(x, [1, -1], 'sum'), 'SENET_ARG', /^reduce: expected axes distinct axes, got \[1,-1\]/);
+  bad(() => reduce(x, [0], 'prod' as never), 'SENET_ARG', /^reduce: expected op one of sum\|mean\|max\|min, got string 'prod'/);
+  bad(() => reduce(tensor(new Int32Array(2), [2], { dtype: 'int32' }), [0], 'sum'), 'SENET_DTYPE', /^reduce: expected x dtype float32, got int32/);
+  bad(() => softmax(tensor([1], [])), 'SENET_SHAPE', /^softmax: expected x a tensor of rank >= 1, got shape \[\]/);
+  bad(() => batchNormGradSums(x, randn([3, 5]), randn([4])), 'SENET_SHAPE', /^batchNormGradSums: expected dy shape \[3,5\], got \[3,4\]/);
+  bad(() => batchNormGradSums(x, x, randn([3])), 'SENET_SHAPE', /^batchNormGradSums: expected mean shape \[4\], got \[3\]/);
+  return import('../lib/native.js').then(({ addon }) => {
+    const h = x.handle('t', 'x');
+    t.regex(t.throws(() => addon.reduce(h, [0, 0], 'sum'))!.message, /reduce: expected axes\[1\] an axis not already listed/);
+    t.regex(t.throws(() => addon.reduce(h, [5], 'sum'))!.message, /reduce: expected axes\[0\] an axis in \[0, 1\]/);
+    t.regex(t.throws(() => addon.batchNormGradSums(h, h, h))!.message, /batchNormGradSums: expected mean shape \[4\], got \[3,4\]/);
+    t.deepEqual([...reduce(x, [0], 'sum').shape], [4]);
+  });
+});
