@@ -1,0 +1,290 @@
+/**
+ * The `senet` TensorFlow.js backend: tfjs-backend-cpu's MathBackendCPU
+ * (whose kernels run everything senet does not accelerate) with a data
+ * store whose entries can hold their data in senet's native memory.
+ *
+ * An entry (one per tfjs dataId) holds its data in one or both of
+ *   - `native`: a senet tensor handle (float32, on the backend's device),
+ *     what native kernels read and write, and
+ *   - `host`: a TypedArray, what tfjs-backend-cpu's kernels read.
+ * A native kernel's output starts native-only. When a cpu kernel reads
+ * `values`, the entry waits for the queued work and, on the cpu device,
+ * lends the kernel the native memory itself as a Float32Array (a borrowed
+ * view, no copy: `hostViewBorrow`); the view is released (detached) when the
+ * tfjs tensor is disposed, so the memory goes back to senet's allocator at
+ * once. (A cpu kernel output that aliases a borrowed view - tfjs's Slice
+ * returns subarrays - keeps it: that view then lives until garbage
+ * collection.) What leaves tfjs for the user (dataSync(), data(), array())
+ * is a copy in JavaScript memory, as with every tfjs backend that keeps its
+ * data outside the JavaScript heap. Data written by tfjs (tf.tensor(), cpu
+ * kernels) starts host-only and is copied to native memory once, the first
+ * time a native kernel reads it. tfjs data is immutable, so both copies stay
+ * valid.
+ *
+ * On another device (SENET_TFJS_DEVICE=cuda) the same store keeps the native
+ * data on the GPU and `values` becomes a copy to the host; native kernels
+ * that have no CUDA implementation fall back to the cpu kernels.
+ */
+import { type BackendValues, type DataId, type DataType, type TensorInfo } from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { addon, type NativeHandle } from '../native.js';
+
+type H = NativeHandle;
+
+/** Counters of what ran where, for benchmarks and the "where does the time go" question. */
+export interface BackendStats {
+  /** kernel name -> calls served by a native kernel */
+  native: Map<string, number>;
+  /** kernel name -> calls served by tfjs-backend-cpu's kernel */
+  fallback: Map<string, number>;
+  /** host -> native copies (tfjs-written data read by a native kernel) */
+  uploads: number;
+  uploadBytes: number;
+  /** native data lent to cpu kernels as views (each waits for the queued work) */
+  hostReads: number;
+  /** native -> JavaScript copies (dataSync/data of native data) */
+  hostCopies: number;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** One dataId's data (what `backend.data.get(dataId)` returns, as tfjs-backend-cpu expects). */
+export class TensorEntry {
+  dtype: DataType;
+  refCount: number;
+  complexTensorInfos?: { real: TensorInfo; imag: TensorInfo };
+  /** the native tensor and its shape (tensors sharing the dataId may view it with other shapes) */
+  native: H | null = null;
+  nativeShape: number[] | null = null;
+  /** host data: a JS TypedArray (tfjs-written, or a copy read for the user) or a borrowed view of `native` */
+  host: BackendValues | null;
+  /** the token of `host` when it is a borrowed view of `native` (0: it is not) */
+  viewToken = 0;
+  /** derived native tensors cached for this data: reshaped views, OHWI filters, pooling workspaces */
+  derived: Map<string, H> | null = null;
+  private readonly backend: SenetBackend;
+
+  constructor(backend: SenetBackend, dtype: DataType, refCount: number, host: BackendValues | null) {
+    this.backend = backend;
+    this.dtype = dtype;
+    this.refCount = refCount;
+    this.host = host;
+  }
+
+  /** The host data tfjs-backend-cpu's kernels read (a borrowed view of the native data on first use). */
+  get values(): BackendValues {
+    if (this.host === null && this.native !== null) {
+      const [view, token] = this.backend.borrowNative(this.native);
+      this.host = view;
+      this.viewToken = token;
+    }
+    return this.host as BackendValues;
+  }
+  set values(v: BackendValues) {
+    this.releaseView();
+    this.host = v;
+    this.releaseNative();
+  }
+
+  /** Ends the borrowed view's hold on the native memory (unless a cpu kernel output aliases it). */
+  releaseView(): void {
+    if (this.viewToken === 0) return;
+    const view = this.host as unknown as ArrayBufferView;
+    if (!this.backend.aliased.has(view.buffer)) addon.releaseHostView(view, this.viewToken);
+    this.viewToken = 0;
+    this.host = null;
+  }
+
+  releaseNative(): void {
+    if (this.native) this.native.release();
+    this.native = null;
+    this.nativeShape = null;
+    if (this.derived) for (const h of this.derived.values()) h.release();
+    this.derived = null;
+  }
+}
+
+export interface SenetBackendOptions {
+  /** where native data lives: 'cpu' (default) or 'cuda[:N]' (see the module comment) */
+  device?: string;
+  /** false: run every kernel with tfjs-backend-cpu (for comparisons) */
+  native?: boolean;
+}
+
+export class SenetBackend extends MathBackendCPU {
+  private static nextId = 0;
+  readonly device: string;
+  readonly nativeEnabled: boolean;
+  readonly stats: BackendStats = { native: new Map(), fallback: new Map(), uploads: 0, uploadBytes: 0, hostReads: 0, hostCopies: 0 };
+  declare data: MathBackendCPU['data'];
+
+  constructor(opts: SenetBackendOptions = {}) {
+    super();
+    this.device = opts.device ?? 'cpu';
+    this.nativeEnabled = opts.native ?? true;
+  }
+
+  private entry(dataId: DataId): TensorEntry {
+    return this.data.get(dataId) as unknown as TensorEntry;
+  }
+
+  private put(e: TensorEntry): DataId {
+    const dataId = { id: SenetBackend.nextId++ };
+    (this.data as unknown as { set(d: DataId, v: TensorEntry): void }).set(dataId, e);
+    return dataId;
+  }
+
+  // ------------------------------------------------------------ KernelBackend
+
+  /** ArrayBuffers of borrowed views, and those a cpu kernel output aliases (never released early). */
+  readonly lent = new WeakSet<ArrayBufferLike>();
+  readonly aliased = new WeakSet<ArrayBufferLike>();
+
+  private noteAlias(values: BackendValues): void {
+    if (ArrayBuffer.isView(values) && this.lent.has(values.buffer)) this.aliased.add(values.buffer);
+  }
+
+  override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
+    this.noteAlias(values);
+    return this.put(new TensorEntry(this, dtype, 1, values));
+  }
+
+  override move(dataId: DataId, values: BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    this.noteAlias(values);
+    (this.data as unknown as { set(d: DataId, v: TensorEntry): void }).set(dataId, new TensorEntry(this, dtype, refCount, values));
+  }
+
+  /** What leaves tfjs (dataSync, engine data moves, bufferSync): JavaScript memory, a copy of native data. */
+  override readSync(dataId: DataId): BackendValues {
+    const e = this.entry(dataId);
+    if (e.dtype !== 'complex64' && e.native !== null && (e.host === null || e.viewToken !== 0)) {
+      const copy = this.copyNative(e.native);
+      e.releaseView();
+      e.host = copy;
+    }
+    return super.readSync(dataId);
+  }
+
+  override async read(dataId: DataId): Promise<BackendValues> {
+    const e = this.entry(dataId);
+    // Wait for the queued work without blocking the event loop; the copy is then immediate.
+    if (e.native !== null && (e.host === null || e.viewToken !== 0)) await addon.sync();
+    return this.readSync(dataId);
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    if (!this.data.has(dataId)) return true;
+    const e = this.entry(dataId);
+    e.refCount--;
+    if (!force && e.refCount > 0) return false;
+    if (e.complexTensorInfos) {
+      this.disposeData(e.complexTensorInfos.real.dataId, true);
+      this.disposeData(e.complexTensorInfos.imag.dataId, true);
+    }
+    e.releaseView();
+    e.releaseNative();
+    e.host = null;
+    this.data.delete(dataId);
+    return true;
+  }
+
+  override async time(f: () => void): Promise<{ kernelMs: number }> {
+    const t0 = performance.now();
+    f();
+    await addon.sync();
+    return { kernelMs: performance.now() - t0 };
+  }
+
+  override memory(): { unreliable: boolean; reasons: string[] } {
+    return {
+      unreliable: true,
+      reasons: ['tfjs-written data is counted by the garbage collector; native data is in senet.memory()'],
+    };
+  }
+
+  // ------------------------------------------------------------ native data
+
+  /** Host data of a native tensor for a cpu kernel: a borrowed view on cpu (no copy; token != 0), a copy elsewhere. */
+  borrowNative(h: H): [BackendValues, number] {
+    this.stats.hostReads++;
+    if (this.device !== 'cpu') return [h.toArraySync() as BackendValues, 0];
+    const [view, token] = addon.hostViewBorrow(h);
+    if (token !== 0) this.lent.add(view.buffer);
+    return [view as BackendValues, token];
+  }
+
+  /** A copy of a native tensor in JavaScript memory (what the user gets). */
+  copyNative(h: H): BackendValues {
+    this.stats.hostCopies++;
+    return h.toArraySync() as BackendValues;
+  }
+
+  /** Whether a tensor's data already lives in native memory (no upload needed). */
+  isNative(t: TensorInfo): boolean {
+    return this.entry(t.dataId).native !== null;
+  }
+
+  /** The native float32 tensor of `t`, with t's shape (uploads tfjs-written data once). */
+  h(t: TensorInfo): H {
+    const e = this.entry(t.dataId);
+    let h = e.native;
+    if (h === null) {
+      let v = e.values as unknown;
+      if (!(v instanceof Float32Array)) v = Float32Array.from(v as ArrayLike<number>);
+      h = addon.fromData(v as Float32Array, t.shape, 'float32', this.device);
+      this.stats.uploads++;
+      this.stats.uploadBytes += (v as Float32Array).byteLength;
+      e.native = h;
+      e.nativeShape = t.shape.slice();
+    }
+    if (sameShape(e.nativeShape!, t.shape)) return h;
+    return this.derive(t, `shape:${t.shape.join(',')}`, () => addon.reshape(h!, t.shape));
+  }
+
+  /** A native tensor computed from `t` once and kept with t's data (transposed filters, views). */
+  derive(t: TensorInfo, key: string, make: () => H): H {
+    const e = this.entry(t.dataId);
+    if (!e.derived) e.derived = new Map();
+    let d = e.derived.get(key);
+    if (!d) {
+      d = make();
+      e.derived.set(key, d);
+    }
+    return d;
+  }
+
+  /** A derived tensor cached with t's data, if any. */
+  derived(t: TensorInfo, key: string): H | undefined {
+    return this.data.has(t.dataId) ? this.entry(t.dataId).derived?.get(key) : undefined;
+  }
+
+  /** A tfjs tensor (info) owning native tensor `h` of shape `shape`. */
+  out(h: H, shape: readonly number[]): TensorInfo {
+    const e = new TensorEntry(this, 'float32', 1, null);
+    e.native = h;
+    e.nativeShape = shape.slice();
+    return { dataId: this.put(e), shape: shape.slice(), dtype: 'float32' };
+  }
+
+  /** Waits for every queued native op (tests and benchmarks). */
+  sync(): Promise<void> {
+    return addon.sync();
+  }
+  syncSync(): void {
+    addon.syncSync();
+  }
+
+  /** Zeroes the counters. */
+  resetStats(): void {
+    this.stats.native.clear();
+    this.stats.fallback.clear();
+    this.stats.uploads = 0;
+    this.stats.uploadBytes = 0;
+    this.stats.hostReads = 0;
+    this.stats.hostCopies = 0;
+  }
+}

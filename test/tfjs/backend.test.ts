@@ -1,0 +1,250 @@
+/**
+ * The `senet` TensorFlow.js backend (lib/tfjs): registration and priority,
+ * every native kernel against tfjs-backend-cpu on the same inputs (forward
+ * and gradients), zero-copy data flow, fallbacks, lifetime and interop.
+ * (tfjs's own kernel suite runs with `npm run test:tfjs`.)
+ */
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import { BACKEND_NAME, PRIORITY, fromSenet, nativeKernelNames, senetBackend, toSenet, type SenetBackend } from '../../lib/tfjs/index.js';
+import * as senet from '../../lib/index.js';
+
+test.before(async () => {
+  await tf.ready();
+});
+
+test('importing senet/tfjs registers a backend above cpu and wasm that tf.ready() picks', (t) => {
+  t.is(BACKEND_NAME, 'senet');
+  t.true(PRIORITY > 2, 'above tfjs-backend-wasm and -webgl (2) and -cpu (1)');
+  t.is(tf.getBackend(), 'senet');
+  t.truthy(tf.findBackend('senet'));
+  t.truthy(tf.findBackend('cpu'));
+  for (const k of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedConv2D', 'DepthwiseConv2dNative', 'BatchMatMul',
+    '_FusedMatMul', 'FusedBatchNorm', 'MaxPool', 'MaxPoolGrad', 'AvgPool', 'AvgPoolGrad', 'Mean', 'Sum', 'Relu', 'Sigmoid', 'Multiply',
+    'Add', 'AddN', 'Sub', 'Softmax', 'RealDiv', 'Sqrt', 'Square'])
+    t.true(nativeKernelNames().includes(k), k);
+  // Every cpu kernel is registered for senet too.
+  const mine = new Set(tf.getKernelsForBackend('senet').map((k) => k.kernelName));
+  for (const k of tf.getKernelsForBackend('cpu')) t.true(mine.has(k.kernelName), k.kernelName);
+});
+
+/** Runs fn on both backends with the same data; compares every output. */
+async function same(t: import('ava').ExecutionContext, name: string, fn: () => tf.Tensor | tf.Tensor[], tol = 1e-4) {
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const out = tf.tidy(() => {
+      const r = fn();
+      return Array.isArray(r) ? r : [r];
+    });
+    const vals = await Promise.all(out.map((o) => o.data()));
+    const shapes = out.map((o) => o.shape);
+    tf.dispose(out);
+    return { vals, shapes };
+  };
+  const c = await run('cpu');
+  const s = await run('senet');
+  t.deepEqual(s.shapes, c.shapes, `${name}: shapes`);
+  for (let i = 0; i < c.vals.length; i++) {
+    let worst = 0;
+    const a = c.vals[i]!, b = s.vals[i]!;
+    for (let k = 0; k < a.length; k++) {
+      const x = a[k] as number, y = b[k] as number;
+      if (Number.isNaN(x) && Number.isNaN(y)) continue;
+      worst = Math.max(worst, Math.abs(x - y) / (1 + Math.abs(x)));
+    }
+    t.true(worst <= tol, `${name} output ${i}: max relative difference ${worst} > ${tol}`);
+  }
+}
+
+// Inputs are made from a fixed generator (same numbers on both backends).
+const rnd = (shape: number[], seed: number, scale = 1) => tf.randomNormal(shape, 0, scale, 'float32', seed);
+
+test.serial('convolutions match tfjs-backend-cpu: forward and gradients, strides, dilations, padding, depthwise, fused', async (t) => {
+  const cases: Array<[number[], number[], number | [number, number], 'same' | 'valid' | number, number]> = [
+    [[2, 9, 9, 3], [3, 3, 3, 8], 1, 'same', 1],
+    [[2, 10, 11, 4], [3, 3, 4, 6], 2, 'same', 1],
+    [[1, 9, 9, 2], [3, 3, 2, 3], 1, 'valid', 2],
+    [[2, 8, 8, 5], [1, 1, 5, 7], [2, 1], 'valid', 1],
+    [[1, 7, 7, 3], [5, 5, 3, 2], 1, 2, 1],
+  ];
+  for (const [xs, fs, stride, pad, dil] of cases) {
+    const f = () => {
+      const x = rnd(xs, 1), w = rnd(fs, 2, 0.3);
+      const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad, 'NHWC', dil);
+      // (tfjs has no conv2d gradient for dilations > 1)
+      if (dil > 1) return [y];
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad, 'NHWC', dil), rnd(y.shape, 3))))([x, w]);
+      return [y, ...g];
+    };
+    await same(t, `conv2d ${xs} ${fs} s${stride} ${pad} d${dil}`, f);
+  }
+  await same(t, 'depthwise conv2d + grads', () => {
+    const x = rnd([2, 8, 8, 4], 4), w = rnd([3, 3, 4, 2], 5, 0.3);
+    const y = tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same');
+    return [y, ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([x, w])];
+  });
+  for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const)
+    await same(t, `fused conv2d + bias + ${activation}`, () => {
+      const x = rnd([2, 6, 6, 3], 6), w = rnd([3, 3, 3, 4], 7, 0.3), b = rnd([4], 8);
+      return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation, preluActivationWeights: rnd([4], 9), leakyreluAlpha: 0.1 });
+    });
+});
+
+test.serial('matmul, fused matmul, batch norm, pooling, reductions, softmax match tfjs-backend-cpu', async (t) => {
+  await same(t, 'matMul variants', () => [
+    tf.matMul(rnd([5, 7], 1), rnd([7, 3], 2)),
+    tf.matMul(rnd([7, 5], 1), rnd([3, 7], 2), true, true),
+    tf.matMul(rnd([2, 3, 4, 5], 3), rnd([2, 3, 5, 6], 4)),
+    tf.matMul(rnd([4, 3, 5], 5), rnd([5, 2], 6)),
+    tf.matMul(rnd([1, 3, 5], 5), rnd([4, 5, 2], 6)),
+    ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true))))([rnd([6, 4], 7), rnd([3, 4], 8)]),
+  ]);
+  for (const activation of ['linear', 'relu', 'sigmoid', 'elu', 'prelu', 'leakyrelu'] as const)
+    await same(t, `fused matMul + bias + ${activation}`, () =>
+      tf.fused.matMul({ a: rnd([8, 16], 1), b: rnd([16, 4], 2), bias: rnd([4], 3), activation, preluActivationWeights: rnd([4], 4), leakyreluAlpha: 0.3 }));
+  await same(t, 'batchNorm (rank 2 and 4, default parameters, eps 0) and its gradients', () => {
+    const x = rnd([4, 5, 5, 3], 1), m = rnd([3], 2), v = tf.abs(rnd([3], 3)), o = rnd([3], 4), s = rnd([3], 5);
+    return [
+      tf.batchNorm(x, m, v, o, s, 1e-3),
+      tf.batchNorm(rnd([6, 3], 6), m, v),
+      tf.batchNorm(x, m, tf.add(v, 0.5), o, s, 0),
+      ...tf.grads((a: tf.Tensor, mm: tf.Tensor, vv: tf.Tensor, oo: tf.Tensor, ss: tf.Tensor) => tf.sum(tf.square(tf.batchNorm(a, mm, vv, oo, ss, 1e-3))))([x, m, v, o, s]),
+    ];
+  });
+  await same(t, 'training-mode batch norm as tf.layers computes it (moments + batchNorm) and its gradient', () => {
+    const x = rnd([8, 6, 6, 4], 1), g = rnd([4], 2), b = rnd([4], 3);
+    const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, bb, gg, 1e-3), rnd([8, 6, 6, 4], 9)));
+    };
+    return tf.grads(f)([x, g, b]);
+  });
+  await same(t, 'max and average pooling and their gradients', () => {
+    const x = rnd([2, 9, 9, 3], 1);
+    const out: tf.Tensor[] = [];
+    for (const [k, s, p] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as const) {
+      out.push(tf.maxPool(x as tf.Tensor4D, k, s, p), tf.avgPool(x as tf.Tensor4D, k, s, p));
+      out.push(tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, k, s, p))))(x));
+      out.push(tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.avgPool(a as tf.Tensor4D, k, s, p))))(x));
+    }
+    return out;
+  });
+  await same(t, 'reductions and softmax', () => {
+    const x = rnd([4, 5, 6], 1);
+    return [tf.sum(x), tf.mean(x, [0, 2]), tf.max(x, 1, true), tf.min(x, [-1]), tf.softmax(x), tf.logSoftmax(x),
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.softmax(a), rnd([4, 5, 6], 2))))(x), tf.grad((a: tf.Tensor) => tf.sum(tf.mean(a, [1, 2])))(x)];
+  });
+  await same(t, 'elementwise ops with broadcasting and the optimizer math', () => {
+    const a = rnd([3, 1, 5], 1), b = rnd([4, 1], 2);
+    return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, tf.add(tf.abs(b), 1)), tf.maximum(a, b), tf.minimum(a, b),
+      tf.squaredDifference(a, b), tf.addN([a, a, a]), tf.relu(a), tf.sigmoid(a), tf.tanh(a), tf.exp(a), tf.log(tf.abs(a)),
+      tf.sqrt(tf.abs(a)), tf.rsqrt(tf.abs(a)), tf.square(a), tf.neg(a), tf.elu(a), tf.selu(a), tf.leakyRelu(a, 0.3), tf.relu6(tf.mul(a, 5)),
+      tf.softplus(a), tf.step(a, 0.5), tf.clipByValue(a, -0.5, 0.5), tf.prelu(a, rnd([5], 3)), tf.reciprocal(a),
+      tf.tile(a, [2, 3, 1]), tf.transpose(a, [2, 0, 1]), tf.pad(a, [[1, 0], [0, 2], [1, 1]], 3), tf.zerosLike(a), tf.onesLike(a), tf.fill([2, 3], 1.5),
+      ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.mul(x, y)), tf.elu(tf.sub(x, y)))))([a, b])];
+  });
+  await same(t, 'second-order gradients through the gradients senet replaces (square, relu, mean, batch norm)', () => {
+    const x = rnd([2, 3, 3, 4], 1);
+    const f = (v: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.relu(v)), tf.mean(tf.square(v), [1, 2], true)));
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const bn = (v: tf.Tensor) => tf.sum(tf.square(tf.batchNorm(v, mean, variance, rnd([4], 2), rnd([4], 3), 1e-3)));
+    return [tf.grad((v: tf.Tensor) => tf.sum(tf.grad(f)(v)))(x), tf.grad((v: tf.Tensor) => tf.sum(tf.square(tf.grad(bn)(v))))(x)];
+  });
+});
+
+test.serial('data stays native between native kernels; a cpu kernel reads it in place; tfjs data is copied once', async (t) => {
+  await tf.setBackend('senet');
+  const b = tf.backend() as unknown as SenetBackend;
+  b.resetStats();
+  const x = tf.tensor4d(Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.sin(i)), [2, 8, 8, 3]);
+  const w = rnd([3, 3, 3, 4], 1);
+  const y = tf.tidy(() => tf.relu(tf.conv2d(x, w as tf.Tensor4D, 1, 'same')));
+  const z = tf.tidy(() => tf.sigmoid(tf.conv2d(x, w as tf.Tensor4D, 2, 'same')));
+  t.is(b.stats.uploads, 2, 'x and w, copied into native memory once each (w was made by a cpu kernel)');
+  t.is(b.stats.hostReads, 0, 'nothing read back yet');
+  // A cpu kernel (cumsum has no native kernel) reads y through a view of its native memory.
+  const c = tf.cumsum(y.reshape([-1]));
+  t.is(b.stats.hostReads, 1);
+  t.true((b.stats.fallback.get('Cumsum') ?? 0) >= 1);
+  // What the user reads is a copy in JavaScript memory (made once).
+  const v1 = y.dataSync(), v2 = y.dataSync();
+  t.is(v1, v2, 'one copy per tensor');
+  t.is(b.stats.hostReads, 1);
+  t.is(b.stats.hostCopies, 1);
+  // A senet tensor sharing y's data sees the same values.
+  const s = toSenet(y);
+  t.deepEqual(Array.from(s.toArraySync()).slice(0, 10), Array.from(v1).slice(0, 10));
+  s.dispose();
+  t.true((await c.data()).length === y.size);
+  tf.dispose([x, w, y, z, c]);
+});
+
+test.serial('native kernels decline what they do not cover and the cpu kernels run it', async (t) => {
+  await tf.setBackend('senet');
+  const b = tf.backend() as unknown as SenetBackend;
+  b.resetStats();
+  const r = tf.tidy(() => {
+    const i = tf.add(tf.tensor1d([1, 2, 3], 'int32'), tf.tensor1d([4, 5, 6], 'int32'));
+    const nchw = tf.conv2d(rnd([1, 2, 5, 5], 1) as tf.Tensor4D, rnd([3, 3, 2, 2], 2) as tf.Tensor4D, 1, 'same', 'NCHW');
+    const empty = tf.sum(tf.zeros([0, 3]), 0);
+    return [i.arraySync(), nchw.shape, empty.arraySync()];
+  });
+  t.deepEqual(r, [[5, 7, 9], [1, 2, 5, 5], [0, 0, 0]]);
+  t.true((b.stats.fallback.get('Add') ?? 0) >= 1);
+  t.true((b.stats.fallback.get('Conv2D') ?? 0) >= 1);
+});
+
+test.serial('no tensor or native memory outlives tidy; a training step leaves memory flat', async (t) => {
+  await tf.setBackend('senet');
+  const w = tf.variable(rnd([3, 3, 1, 4], 1, 0.3)), d = tf.variable(rnd([4, 2], 2));
+  const x = rnd([8, 6, 6, 1], 3), labels = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1], 'int32'), 2);
+  const opt = tf.train.adam(0.01);
+  const step = () => opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, tf.matMul(tf.mean(tf.relu(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same')), [1, 2]), d)) as tf.Scalar, true)!;
+  step().dispose();
+  const n0 = tf.memory().numTensors, s0 = senet.memory().tensors;
+  const losses: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const l = step();
+    losses.push(l.dataSync()[0]!);
+    l.dispose();
+  }
+  t.is(tf.memory().numTensors, n0);
+  t.is(senet.memory().tensors, s0, 'native handles are released with their tensors');
+  t.true(losses[4]! < losses[0]!);
+  opt.dispose();
+  tf.dispose([w, d, x, labels]);
+});
+
+test.serial('toSenet / fromSenet share data between tfjs tensors and senet tensors', async (t) => {
+  await tf.setBackend('senet');
+  const a = senet.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+  const ta = fromSenet(a);
+  t.deepEqual(ta.arraySync(), [[1, 2, 3], [4, 5, 6]]);
+  const tb = tf.mul(ta, 2);
+  const b = toSenet(tb);
+  t.deepEqual(b.toNested(), [[2, 4, 6], [8, 10, 12]]);
+  // Disposing either side keeps the other valid.
+  a.dispose();
+  t.deepEqual(tf.sum(ta).arraySync(), 21);
+  tf.dispose([ta, tb]);
+  t.deepEqual(b.toNested(), [[2, 4, 6], [8, 10, 12]]);
+  b.dispose();
+  t.is(senetBackend().device, 'cpu');
+});
+
+test.serial('views lent to cpu kernels are released with their tensors: native memory is reused at once', async (t) => {
+  await tf.setBackend('senet');
+  const x = tf.randomNormal([64, 64, 64], 0, 1, 'float32', 1);
+  const step = () => tf.tidy(() => tf.cumsum(tf.relu(x), 2).shape);
+  step();
+  const before = senet.memory().devices['cpu']!;
+  for (let i = 0; i < 10; i++) step();
+  const after = senet.memory().devices['cpu']!;
+  t.is(after.storages, before.storages, 'no storage held by a view after dispose');
+  t.true(after.allocatedBytes <= before.allocatedBytes, 'no growth');
+  // A cpu kernel output aliasing a view (tfjs's Slice returns subarrays) stays valid after its source is disposed.
+  const s = tf.tidy(() => tf.slice(tf.reshape(tf.relu(x), [64 * 64 * 64]), [64], [10]));
+  t.is(s.dataSync().length, 10);
+  t.true(s.dataSync().every((v) => v >= 0));
+  tf.dispose([x, s]);
+});
