@@ -29,6 +29,8 @@ const CASES: Case[] = [
   { name: 'C=64, 3x3', xs: [8, 3, 3, 64], offset: 0.5, scale: 1, eps: 1e-5, momentum: 0.1 },
   { name: 'C=37, n=605', xs: [5, 11, 11, 37], offset: 0, scale: 1, eps: 1e-5, momentum: 0.01 },
   { name: 'C=1, 1x1 spatial', xs: [6, 1, 1, 1], offset: 2, scale: 1, eps: 1e-5, momentum: 1 },
+  // large enough for every thread and many 64-row partial sums of the CPU kernel
+  { name: 'C=40, n=8448 (threads, blocked sums), mean offset 3', xs: [8, 32, 33, 40], offset: 3, scale: 1, eps: 1e-5, momentum: 0.1 },
 ];
 
 function setup(c: Case, seed: number) {
