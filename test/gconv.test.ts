@@ -37,6 +37,11 @@ const CASES: Case[] = [
   { name: 'Cg=8 Og=4 g=4, stride [1,2]', xs: [2, 5, 7, 32], ws: [16, 3, 3, 8], p: P([1, 2], [1, 1, 1, 1], [1, 1], 4), bias: false },
   { name: 'Cg=Og=8 g=4, 1x1 stride 2 (dx pixels without taps)', xs: [2, 5, 5, 32], ws: [32, 1, 1, 8], p: P([2, 2], [0, 0, 0, 0], [1, 1], 4), bias: true },
   { name: 'Cg=Og=4 g=8, 5x3 kernel, stride [2,1], pad [2,2,1,1]', xs: [1, 9, 6, 32], ws: [32, 5, 3, 4], p: P([2, 1], [2, 2, 1, 1], [1, 1], 8), bias: true },
+  // dense (groups 1): SE-ResNet-20's shapes, chosen automatically on AVX2
+  { name: 'dense Cg=Og=16 g=1, 3x3 pad 1, odd W, bias', xs: [2, 6, 7, 16], ws: [16, 3, 3, 16], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+  { name: 'dense Cg=16 Og=32 g=1, stride 2', xs: [2, 7, 6, 16], ws: [32, 3, 3, 16], p: P([2, 2], [1, 1, 1, 1], [1, 1], 1), bias: false },
+  { name: 'dense Cg=Og=32 g=1, N=1, asymmetric pad', xs: [1, 5, 6, 32], ws: [32, 3, 3, 32], p: P([1, 1], [1, 0, 2, 1], [1, 1], 1), bias: true },
+  { name: 'dense Cg=Og=4 g=1 (one partial vector)', xs: [2, 5, 5, 4], ws: [4, 3, 3, 4], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
   { name: 'Cg=Og=4 g=4, 2x2 kernel stride 3 (stride > kernel), pad [1,0,0,1]', xs: [2, 8, 7, 16], ws: [16, 2, 2, 4], p: P([3, 3], [1, 0, 0, 1], [1, 1], 4), bias: false },
   { name: 'Cg=4 Og=12 g=3 (output quads, partial last vector), stride 2', xs: [2, 7, 6, 12], ws: [36, 3, 3, 4], p: P([2, 2], [1, 1, 1, 1], [1, 1], 3), bias: true },
   { name: 'Cg=12 Og=4 g=3, 3x3 pad [0,2,1,1]', xs: [1, 6, 7, 36], ws: [12, 3, 3, 12], p: P([1, 1], [0, 2, 1, 1], [1, 1], 3), bias: false },
@@ -59,7 +64,7 @@ function covers(icg: number, ocg: number, w: number, reduce: boolean): boolean {
 }
 function covered(c: Case, isa: Isa, dir: Dir): boolean {
   const g = c.p.groups, cg = c.ws[3], og = c.ws[0] / g;
-  if (g <= 1 || c.ws[1] * c.ws[2] > 256) return false;
+  if (g < 1 || c.ws[1] * c.ws[2] > 256) return false;
   return dir === 'bwdData' ? covers(og, cg, WIDTH[isa], true) : covers(cg, og, WIDTH[isa], dir === 'fwd');
 }
 
@@ -173,7 +178,7 @@ test('direct grouped conv: bit-identical repeats at 1, 2 and 3 threads; fwd and 
   }
 });
 
-test('direct grouped conv: off never; automatic on AVX2 for 4 channels per group (native/cpu/conv.cc rule)', (t) => {
+test('direct grouped conv: off never; automatic on AVX2 for 4 channels per group and dense 16-32 channels (native/cpu/conv.cc rule)', (t) => {
   if (!cpu) return t.pass();
   const threads = getNumThreads();
   const c = CASES[0]!;
@@ -198,6 +203,21 @@ test('direct grouped conv: off never; automatic on AVX2 for 4 channels per group
       assertClose(t, read(y), conv2dRef(d.x, c.xs, d.w, c.ws, d.b, c.p), {
         mag: conv2dRef(abs(d.x), c.xs, abs(d.w), c.ws, d.b && abs(d.b), c.p), k: c.ws[1] * c.ws[2] * c.ws[3] + 2, name: `auto ${isa} y`,
       });
+    }
+    if (ISAS.includes('avx2')) {
+      // dense (groups 1), AVX2: direct with 16-32 channels in and out, except backward data into fewer channels
+      setIsa('avx2');
+      const dense = (k: string) => CASES.find((cc) => cc.name.startsWith(`dense ${k}`))!;
+      const rules: Array<[string, Record<Dir, boolean>]> = [
+        ['Cg=Og=16', { fwd: true, bwdData: true, bwdWeights: true }],
+        ['Cg=16 Og=32', { fwd: true, bwdData: false, bwdWeights: true }],
+        ['Cg=Og=4', { fwd: false, bwdData: false, bwdWeights: false }],
+      ];
+      for (const [k, want] of rules) {
+        const cc = dense(k);
+        const dd = setup(cc, 301);
+        check(t, cc, dd, run(t, cc, dd, 'avx2', `auto avx2 dense ${k}`, (dir) => want[dir]), `auto avx2 dense ${k}`);
+      }
     }
     t.throws(() => addon._gconvConfig({ mode: 'sometimes' as never }), { message: /_gconvConfig: expected mode one of auto\|on\|off/ });
   } finally {
