@@ -28,12 +28,12 @@ Model:
 ${MODEL_USAGE}
   --init FILE           start from a senet checkpoint (e.g. imported timm weights)
 Optimisation:
-  --epochs N            (default 8)
+  --epochs N            (default 4)
   --batch-size N        (default 128)
   --lr X                peak learning rate (default 0.1 * batch/128)
   --momentum X          (default 0.9)   --no-nesterov   plain momentum
   --wd X                weight decay (default 5e-4, not on BN/biases)
-  --schedule S          cosine[:warmup_epochs[:min_lr]] (default cosine:1) | step[:every[:gamma]]
+  --schedule S          cosine[:warmup_epochs[:min_lr]] (default cosine:0.3) | step[:every[:gamma]]
                         (the paper: step:30:0.1) | plateau[:patience[:factor[:min_lr]]] | constant
   --label-smoothing X   (default 0.1)
 Run:
@@ -83,7 +83,7 @@ export async function train(argv: string[]): Promise<void> {
   if (precision !== 'fp32' && precision !== 'bf16') throw new SenetError('SENET_ARG', `--precision: expected fp32 or bf16, got '${precision}'`);
 
   const batchSize = num(v, 'batch-size', 128, { min: 1, int: true });
-  const epochs = num(v, 'epochs', 8, { min: 1, int: true });
+  const epochs = num(v, 'epochs', 4, { min: 1, int: true });
   const lr = num(v, 'lr', (0.1 * batchSize) / 128, { min: 0 });
   const train = trainLoader(data.train, data.spec, { batchSize, seed, augment: !v['no-augment'], balanced: !!v['balanced'] });
   const test = evalLoader(data.test, data.spec, 256);
@@ -96,7 +96,7 @@ export async function train(argv: string[]): Promise<void> {
       lr, momentum: num(v, 'momentum', 0.9, { min: 0 }), nesterov: !v['no-nesterov'], weightDecay: num(v, 'wd', 5e-4, { min: 0 }),
       filterDecay: true,
     },
-    schedule: parseSchedule(str(v, 'schedule') ?? 'cosine:1', lr),
+    schedule: parseSchedule(str(v, 'schedule') ?? 'cosine:0.3', lr),
     labelSmoothing: num(v, 'label-smoothing', 0.1, { min: 0 }),
     outDir: out,
     classNames: data.train.classNames,
@@ -119,7 +119,7 @@ export async function train(argv: string[]): Promise<void> {
   const i = info();
   const params = model.numParameters();
   process.stderr.write(`senet ${i.version} | ${arch} (${(params / 1e6).toFixed(2)}M parameters) | ${datasetName} ${data.train.length}/${data.test.length} | ` +
-    `batch ${batchSize} | ${getNumThreads()} threads ${i.isa} | run ${out}\n`);
+    `batch ${batchSize} | ${getNumThreads()} threads ${i.isa}${process.env['GOMP_SPINCOUNT'] ? ` spin ${process.env['GOMP_SPINCOUNT']}` : ''} | run ${out}\n`);
   const history = await trainer.fit();
   trainer.dispose();
   model.dispose();
