@@ -2,13 +2,14 @@ import test from 'ava';
 import {
   conv2d, conv2dBackwardData, conv2dBackwardFilter, randn, tensor, zeros, SenetError, type SenetErrorCode,
 } from '../lib/index.js';
-import { conv2dBackwardRef, conv2dRef, conv2dShape, type ConvP, type ConvCase, convP } from './reference/conv.js';
+import { conv2dBackwardRef, conv2dRef, conv2dShape, type ConvCase, convP } from './reference/conv.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { abs, assertClose, assertNear } from './helpers/compare.js';
 import { FD_ATOL, FD_RTOL, dot, numericalGrad, sampleIndices } from './helpers/fd.js';
 import { badInput } from './helpers/errors.js';
+import { convOpts, convSetup } from './helpers/conv.js';
 
 type Case = ConvCase;
 const P = convP;
@@ -22,17 +23,8 @@ const CASES: Case[] = [
   { name: '7x7 stride 2 pad 3 stem, N=1', xs: [1, 11, 11, 3], ws: [6, 7, 7, 3], p: P([2, 2], [3, 3, 3, 3], [1, 1], 1), bias: false },
 ];
 
-function setup(c: Case, seed: number) {
-  const r = new Rng(seed);
-  const x = r.array(numel(c.xs));
-  const w = r.array(numel(c.ws), 0.5);
-  const b = c.bias ? r.array(c.ws[0]) : null;
-  const ys = conv2dShape(c.xs, c.ws, c.p);
-  const dy = r.array(numel(ys));
-  return { x, w, b, ys, dy };
-}
-
-const opts = (p: ConvP) => ({ stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups });
+const setup = convSetup;
+const opts = convOpts;
 
 for (const [i, c] of CASES.entries()) {
   perDevice(`conv2d forward: ${c.name}`, (t, device) => {

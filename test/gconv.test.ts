@@ -12,11 +12,11 @@ import {
   conv2d, conv2dBackwardData, conv2dBackwardFilter, getNumThreads, info, setIsa, setNumThreads, type Tensor,
 } from '../lib/index.js';
 import { addon } from '../lib/native.js';
-import { conv2dBackwardRef, conv2dRef, conv2dShape, type ConvP, type ConvCase, convP } from './reference/conv.js';
+import { conv2dBackwardRef, conv2dRef, type ConvCase, convP } from './reference/conv.js';
 import { DEVICES, ISAS } from './helpers/devices.js';
-import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
 import { abs, assertClose } from './helpers/compare.js';
+import { convOpts, convSetup } from './helpers/conv.js';
 
 type Isa = 'scalar' | 'avx2' | 'avx512';
 
@@ -68,17 +68,8 @@ function covered(c: Case, isa: Isa, dir: Dir): boolean {
   return dir === 'bwdData' ? covers(og, cg, WIDTH[isa], true) : covers(cg, og, WIDTH[isa], dir === 'fwd');
 }
 
-function setup(c: Case, seed: number) {
-  const r = new Rng(seed);
-  const x = r.array(numel(c.xs));
-  const w = r.array(numel(c.ws), 0.5);
-  const b = c.bias ? r.array(c.ws[0]) : null;
-  const ys = conv2dShape(c.xs, c.ws, c.p);
-  const dy = r.array(numel(ys));
-  return { x, w, b, ys, dy };
-}
-
-const opts = (p: ConvP) => ({ stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups });
+const setup = convSetup;
+const opts = convOpts;
 const calls = () => addon._gconvConfig({}).calls;
 
 interface Out { y: Float64Array; dx: Float64Array; dw: Float64Array; db: Float64Array | null }

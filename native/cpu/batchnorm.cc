@@ -186,7 +186,7 @@ std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const 
     // dx = gamma*invstd*dy + a*(x - mean) + b per channel, with
     //   a = -gamma*invstd^3 * sum dy*(x - mean) / R,  b = -gamma*invstd * mean(dy).
     const size_t Cs = static_cast<size_t>(C);
-    std::vector<float> k(Cs), a(Cs), b(Cs), mf(Cs);
+    std::vector<float> k(Cs), a(Cs), b(Cs);
     float* dg = dgamma.f32();
     float* db = dbeta.f32();
     const float* gm = gamma.f32();
@@ -199,7 +199,6 @@ std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const 
       k[size_t(c)] = float(double(gm[c]) * inv);
       a[size_t(c)] = float(-double(gm[c]) * inv * inv * inv * sdyx / double(R));
       b[size_t(c)] = float(-double(gm[c]) * inv * sdy / double(R));
-      mf[size_t(c)] = mu[c];
     }
     // pass 2: dx
     float* d = dx.f32();
@@ -209,7 +208,7 @@ std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const 
       const float* gr = g + r * C;
       const float* xr = xs + r * C;
       float* dr = d + r * C;
-      for (int64_t c = 0; c < C; ++c) dr[c] = k[size_t(c)] * gr[c] + a[size_t(c)] * (xr[c] - mf[size_t(c)]) + b[size_t(c)];
+      for (int64_t c = 0; c < C; ++c) dr[c] = k[size_t(c)] * gr[c] + a[size_t(c)] * (xr[c] - mu[c]) + b[size_t(c)];
     }
   });
   return {dx, dgamma, dbeta};
