@@ -47,6 +47,8 @@ se::Plan plan(int64_t N, int64_t HW, int64_t C, int threads, Isa isa) {
   Q = std::max<int64_t>(1, std::min<int64_t>(Q, HW));
   p.block = B;
   p.chunks = Q;
+  // Each thread alone on whole samples when T of them fit the budget.
+  p.own = int64_t(threads) * sample <= int64_t(block_budget());
   // Outputs larger than the cache would only evict useful lines: stream them.
   const int W = vector_width(isa);
   const int forced = g_nt.load();
@@ -104,9 +106,9 @@ std::vector<Tensor> se_forward(const Tensor& u, const Tensor& w1, const Tensor& 
     if (N == 0) return;
     const int T = omp_get_max_threads();
     se::Plan pl = plan(N, HW, C, T, isa);
-    const int64_t units = pl.block * pl.chunks;
-    pl.part = slot<float>(1, units * C);
-    pl.part_idx = p.squeeze == SeSqueeze::Max ? slot<int32_t>(2, units * C) : nullptr;
+    const int64_t rows = pl.block * pl.chunks + T;
+    pl.part = slot<float>(1, rows * C);
+    pl.part_idx = p.squeeze == SeSqueeze::Max ? slot<int32_t>(2, rows * C) : nullptr;
     pl.rowacc = slot<float>(3, int64_t(T) * C);
     se::Dims d{N, HW, C, D, p.squeeze, p.gate, p.residual};
     se::Fwd f{u.f32(), w1.f32(), b1.f32(), w2.f32(), b2.f32(), r ? r->f32() : nullptr,
@@ -143,10 +145,9 @@ std::vector<Tensor> se_backward(const Tensor& dy, const Tensor& u, const Tensor&
     }
     const int T = omp_get_max_threads();
     se::Plan pl = plan(N, HW, C, T, isa);
-    const int64_t units = pl.block * pl.chunks;
-    pl.part = slot<float>(1, units * C);
+    pl.part = slot<float>(1, (pl.block * pl.chunks + T) * C);
     pl.rowacc = slot<float>(3, int64_t(T) * C);
-    pl.dzs = slot<float>(4, pl.block * C);
+    pl.dzs = slot<float>(4, (pl.block + T) * C);
     pl.dpre = slot<float>(5, N * C);
     pl.dh = slot<float>(6, N * D);
     se::Dims d{N, HW, C, D, p.squeeze, p.gate, p.residual};

@@ -18,11 +18,13 @@ struct Dims {
 
 // How the work is cut (see se.cc: plan()).
 struct Plan {
-  int64_t block;   // samples per block: their slice of U (fwd) / dy (bwd) stays in cache between the passes
-  int64_t chunks;  // H*W chunks per sample: enough work units for every thread
+  bool own;        // whole samples per thread (no barriers) for the first N - N mod T samples
+  int64_t block;   // cooperative cut: samples per block: their slice of U (fwd) / dy (bwd) stays in cache between the passes
+  int64_t chunks;  // cooperative cut: H*W chunks per sample: enough work units for every thread
   bool nt;         // non-temporal stores for the large outputs
-  // Scratch (allocated by the dispatcher): units*C partial sums (+ int32
-  // argmax partials), per-thread 64-row accumulators, per-block dz.
+  // Scratch (allocated by the dispatcher): (units + threads)*C partial sums
+  // (+ int32 argmax partials), per-thread 64-row accumulators,
+  // (block + threads)*C dz rows; units = block*chunks.
   float* part;
   int32_t* part_idx;
   float* rowacc;   // threads * C
