@@ -80,7 +80,12 @@ export interface NativeAddon {
   info(): NativeInfo;
   _copyBandwidth(bytes: number, reps: number): number;
   _seConfig(o: { blockBytes?: number; nt?: 'auto' | 'off' | 'on' }): void;
-  _gconvConfig(o: { mode?: 'auto' | 'on' | 'off' }): { mode: 'auto' | 'on' | 'off'; calls: number };
+  _gconvConfig(o: { mode?: 'auto' | 'on' | 'off'; dense?: 'auto' | 'on' | 'off' }): {
+    mode: 'auto' | 'on' | 'off';
+    calls: number;
+    dense: 'auto' | 'on' | 'off';
+    denseCalls: number;
+  };
   /** float32 <-> bfloat16 (CUDA tensors; a CPU tensor only to its own dtype) */
   cast(x: H, dtype: string): H;
   _cudaCopyBandwidth(bytes: number, reps: number, device?: number): number;

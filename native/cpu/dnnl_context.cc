@@ -41,7 +41,7 @@ struct ScratchBuf {
 }  // namespace
 
 void* scratch(int slot, size_t bytes) {
-  thread_local std::vector<ScratchBuf> bufs(8);
+  thread_local std::vector<ScratchBuf> bufs(10);
   if (slot < 0 || slot >= int(bufs.size())) throw Error(Code::Internal, "scratch: bad slot");
   ScratchBuf& b = bufs[size_t(slot)];
   if (b.n < bytes) {

@@ -48,7 +48,8 @@ auto dnnl_call(const char* op, F&& f) -> decltype(f()) {
 
 // Reusable scratch memory of the calling thread (the stream thread): one
 // buffer per slot, grown on demand, 64-byte aligned. Slots: 0 weight
-// reorders, 1-6 the SE kernels, 7 oneDNN scratchpads.
+// reorders, 1-6 the SE kernels, 7 oneDNN scratchpads, 8-9 the dense
+// direct convolution (packed weights, padded input).
 void* scratch(int slot, size_t bytes);
 
 // Every primitive is created with a user-managed scratchpad. oneDNN's

@@ -3,6 +3,7 @@
 // options: stride [sh,sw], padding [top,bottom,left,right], dilation [dh,dw], groups.
 #include "core/args.h"
 #include "core/stream.h"
+#include "cpu/dconv.h"
 #include "cpu/gconv.h"
 #include "cpu/ops.h"
 #include "ops/registry.h"
@@ -95,10 +96,11 @@ SENET_BINDING(conv2dBackwardFilter) {
   return outputs(info.Env(), out);
 }
 
-// _gconvConfig({mode?: 'auto' | 'on' | 'off'}) -> {mode, calls}: test and
-// benchmark hook choosing between oneDNN and the direct grouped kernels (as
-// SENET_GCONV=1/0; without mode it only reports). calls counts the ops
-// dispatched to the direct kernels so far.
+// _gconvConfig({mode?, dense?: 'auto' | 'on' | 'off'}) -> {mode, calls,
+// dense, denseCalls}: test and benchmark hook choosing between oneDNN and
+// the direct grouped kernels (mode, as SENET_GCONV=1/0) and the direct
+// dense forward kernel (dense, as SENET_DCONV=1/0); without options it only
+// reports. calls / denseCalls count the ops dispatched to them so far.
 SENET_BINDING(_gconvConfig) {
   OpArgs A(info, "_gconvConfig");
   auto o = A.options(0);
@@ -107,10 +109,17 @@ SENET_BINDING(_gconvConfig) {
     CpuStream::get().sync();
     cpu::gconv_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
   }
-  const int m = cpu::gconv_mode();
+  if (o.Has("dense")) {
+    const std::string mode = opt_enum(A.op(), o, "dense", "auto", {"auto", "on", "off"});
+    CpuStream::get().sync();
+    cpu::dconv_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
+  }
+  const auto name = [](int m) { return m < 0 ? "auto" : m > 0 ? "on" : "off"; };
   Napi::Object r = Napi::Object::New(info.Env());
-  r.Set("mode", m < 0 ? "auto" : m > 0 ? "on" : "off");
+  r.Set("mode", name(cpu::gconv_mode()));
   r.Set("calls", double(cpu::gconv_calls()));
+  r.Set("dense", name(cpu::dconv_mode()));
+  r.Set("denseCalls", double(cpu::dconv_calls()));
   return r;
 }
 

@@ -1,0 +1,153 @@
+// Direct NHWC dense convolution forward, AVX2 + FMA (see dconv.h).
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/dconv.h"
+
+namespace senet::cpu::dconv {
+namespace {
+
+constexpr int64_t kBlock = 16;  // output channels per block (two vectors)
+constexpr int kMaxTile = 6;
+// Weights are prefetched 16 input channels (1 KiB) ahead: the packed block
+// of a tile (KH*KW*C*64 bytes, 147 KiB for 3x3x256) streams from L2 once per
+// tile. Interleaved A/B on [16,14,14,256] 3x3: 1.17x over oneDNN with it,
+// 1.03x without (noisy machine; the distance 8 gave 1.05x).
+constexpr int64_t kPrefetch = 16;     // output pixels per tile: 6 x 2 accumulators + 2 weights + 1 broadcast <= 16 registers
+
+struct Padded {
+  int64_t Hp, Wp;
+  bool needed;
+};
+
+Padded padded(const Geom& g) {
+  const int64_t pb = std::max<int64_t>(0, (g.Ho - 1) * g.sh + g.KH - (g.H + g.pt));
+  const int64_t pr = std::max<int64_t>(0, (g.Wo - 1) * g.sw + g.KW - (g.W + g.pl));
+  return Padded{g.H + g.pt + pb, g.W + g.pl + pr, g.pt > 0 || g.pl > 0 || pb > 0 || pr > 0};
+}
+
+int64_t blocks(const Geom& g) { return (g.O + kBlock - 1) / kBlock; }
+
+// R output pixels x NV vectors of output channels; x points at the tile's
+// first input pixel (tap 0, 0) in the padded input.
+template <int R, int NV>
+inline void tile(const float* x, int64_t xrow, int64_t xstep, const float* wb, int64_t KH, int64_t KW, int64_t C,
+                 const float* bias, bool relu, float* y, int64_t ystride) {
+  __m256 acc[R][NV];
+#pragma GCC unroll 6
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[j][v] = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const float* xp = x + kh * xrow + kw * C;
+      const float* wp = wb + (kh * KW + kw) * C * kBlock;
+      for (int64_t ci = 0; ci < C; ++ci) {
+        __m256 w[NV];
+        _mm_prefetch(reinterpret_cast<const char*>(wp + (ci + kPrefetch) * kBlock), _MM_HINT_T0);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) w[v] = _mm256_loadu_ps(wp + ci * kBlock + 8 * v);
+#pragma GCC unroll 6
+        for (int j = 0; j < R; ++j) {
+          const __m256 b = _mm256_broadcast_ss(xp + j * xstep + ci);
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_fmadd_ps(b, w[v], acc[j][v]);
+        }
+      }
+    }
+  const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 6
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + j * ystride + 8 * v, relu ? _mm256_max_ps(acc[j][v], zero) : acc[j][v]);
+}
+
+template <int NV>
+void tile_r(int r, const float* x, int64_t xrow, int64_t xstep, const float* wb, int64_t KH, int64_t KW, int64_t C,
+            const float* bias, bool relu, float* y, int64_t ystride) {
+  switch (r) {
+    case 1: return tile<1, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+    case 2: return tile<2, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+    case 3: return tile<3, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+    case 4: return tile<4, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+    case 5: return tile<5, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+    default: return tile<6, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+  }
+}
+
+}  // namespace
+
+bool covers(int64_t groups, int64_t O, int64_t dil_h, int64_t dil_w) {
+  return groups == 1 && O % 8 == 0 && dil_h == 1 && dil_w == 1;
+}
+
+int64_t packed_weight_floats(const Geom& g) { return blocks(g) * g.KH * g.KW * g.C * kBlock; }
+
+int64_t padded_input_floats(const Geom& g) {
+  const Padded p = padded(g);
+  return p.needed ? g.N * p.Hp * p.Wp * g.C : 0;
+}
+
+void forward(const Geom& g, const float* x, const float* w, const float* bias, bool relu, float* y, float* wpack,
+             float* xpad) {
+  const int64_t C = g.C, O = g.O, KH = g.KH, KW = g.KW, OB = blocks(g), taps = KH * KW;
+  const Padded P = padded(g);
+  const float* xs = P.needed ? xpad : x;
+  // Tiles per output row, balanced (Wo = 7 -> 4 + 3, not 6 + 1).
+  const int64_t tiles = (g.Wo + kMaxTile - 1) / kMaxTile;
+  const int64_t items = g.N * g.Ho * OB;
+#pragma omp parallel
+  {
+    // pack the weights: [ob][kh][kw][c][16], lanes past O zero
+#pragma omp for schedule(static) nowait
+    for (int64_t bt = 0; bt < OB * taps; ++bt) {
+      const int64_t ob = bt / taps, t = bt % taps;
+      float* dst = wpack + bt * C * kBlock;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t l = 0; l < kBlock; ++l) {
+          const int64_t o = ob * kBlock + l;
+          dst[c * kBlock + l] = o < O ? w[(o * taps + t) * C + c] : 0.0f;
+        }
+    }
+    // zero-bordered copy of the input
+    if (P.needed) {
+#pragma omp for schedule(static) nowait
+      for (int64_t r = 0; r < g.N * P.Hp; ++r) {
+        const int64_t n = r / P.Hp, hp = r % P.Hp, h = hp - g.pt;
+        float* dst = xpad + r * P.Wp * C;
+        if (h < 0 || h >= g.H) {
+          std::memset(dst, 0, size_t(P.Wp * C) * sizeof(float));
+          continue;
+        }
+        std::memset(dst, 0, size_t(g.pl * C) * sizeof(float));
+        std::memcpy(dst + g.pl * C, x + (n * g.H + h) * g.W * C, size_t(g.W * C) * sizeof(float));
+        const int64_t tail = P.Wp - g.pl - g.W;
+        if (tail > 0) std::memset(dst + (g.pl + g.W) * C, 0, size_t(tail * C) * sizeof(float));
+      }
+    }
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t ob = it % OB, oh = (it / OB) % g.Ho, n = it / (OB * g.Ho);
+      const int nv = O - ob * kBlock >= kBlock ? 2 : 1;
+      const float* wb = wpack + ob * taps * C * kBlock;
+      const float* bb = bias ? bias + ob * kBlock : nullptr;
+      const float* xrow0 = xs + ((n * P.Hp + oh * g.sh) * P.Wp) * C;
+      float* yrow = y + ((n * g.Ho + oh) * g.Wo) * O + ob * kBlock;
+      for (int64_t t = 0, ow0 = 0; t < tiles; ++t) {
+        const int64_t ow1 = (t + 1) * g.Wo / tiles;
+        const int r = int(ow1 - ow0);
+        const float* xt = xrow0 + ow0 * g.sw * C;
+        float* yt = yrow + ow0 * O;
+        if (nv == 2) tile_r<2>(r, xt, P.Wp * C, g.sw * C, wb, KH, KW, C, bb, relu, yt, O);
+        else tile_r<1>(r, xt, P.Wp * C, g.sw * C, wb, KH, KW, C, bb, relu, yt, O);
+        ow0 = ow1;
+      }
+    }
+  }
+}
+
+}  // namespace senet::cpu::dconv

@@ -1,0 +1,110 @@
+/**
+ * The direct dense convolution forward (native/cpu/dconv_avx2.cc) against
+ * the float64 reference, forced on (_gconvConfig({dense: 'on'}), with the
+ * grouped kernels off so they cannot take the dense 16-32 channel cases)
+ * under ISA avx2, over tile remainders, paddings, strides, kernel shapes and
+ * a last block of 8 output channels; the dispatcher must take it exactly
+ * where it covers the case, the automatic rule must pick it for 3x3 layers
+ * of >= 64 channels only, and results must be bit-identical at 1, 2 and 3
+ * threads.
+ */
+import test from 'ava';
+import { conv2d, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
+import { addon } from '../lib/native.js';
+import { conv2dRef, type ConvCase, convP as P } from './reference/conv.js';
+import { DEVICES, ISAS } from './helpers/devices.js';
+import { T, read } from './helpers/tensors.js';
+import { abs, assertClose } from './helpers/compare.js';
+import { convOpts, convSetup } from './helpers/conv.js';
+
+const CASES: ConvCase[] = [
+  { name: '3x3 pad 1, W=9 (tiles 5+4), O=16, bias', xs: [2, 6, 9, 24], ws: [16, 3, 3, 24], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+  { name: '3x3 pad 1, O=24 (last block of 8), N=1, odd H', xs: [1, 7, 13, 17], ws: [24, 3, 3, 17], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+  { name: '3x3 stride 2, asymmetric pad [1,0,2,1]', xs: [2, 9, 8, 32], ws: [32, 3, 3, 32], p: P([2, 2], [1, 0, 2, 1], [1, 1], 1), bias: false },
+  { name: '1x1 stride 2, no pad (no copy of the input)', xs: [2, 7, 7, 40], ws: [48, 1, 1, 40], p: P([2, 2], [0, 0, 0, 0], [1, 1], 1), bias: true },
+  { name: '5x3 kernel, stride [2,1], pad [2,2,1,1], O=8', xs: [1, 9, 6, 12], ws: [8, 5, 3, 12], p: P([2, 1], [2, 2, 1, 1], [1, 1], 1), bias: true },
+  { name: '7x7 stem, stride 2, pad 3, C=3', xs: [1, 15, 15, 3], ws: [16, 7, 7, 3], p: P([2, 2], [3, 3, 3, 3], [1, 1], 1), bias: false },
+  { name: '2x2 stride 3 (stride > kernel), pad [1,0,0,1]', xs: [2, 8, 7, 16], ws: [16, 2, 2, 16], p: P([3, 3], [1, 0, 0, 1], [1, 1], 1), bias: true },
+  { name: 'W=1 output (single-pixel tiles), 3x3 pad 1', xs: [3, 4, 1, 64], ws: [64, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+  { name: 'W=25 (tiles of 5), 64 channels, 3x3 pad 1 (the automatic choice)', xs: [1, 3, 25, 64], ws: [32, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+];
+
+// Not covered: the dispatcher must leave these to oneDNN / the grouped kernels.
+const UNCOVERED: ConvCase[] = [
+  { name: 'O=12 (not a multiple of 8)', xs: [1, 5, 5, 16], ws: [12, 3, 3, 16], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+  { name: 'dilation 2', xs: [1, 7, 7, 16], ws: [16, 3, 3, 16], p: P([1, 1], [2, 2, 2, 2], [2, 2], 1), bias: false },
+  { name: 'grouped', xs: [1, 5, 5, 32], ws: [32, 3, 3, 16], p: P([1, 1], [1, 1, 1, 1], [1, 1], 2), bias: false },
+];
+
+const denseCalls = () => addon._gconvConfig({}).denseCalls;
+const hasAvx2 = ISAS.includes('avx2');
+
+function forward(c: ConvCase, d: ReturnType<typeof convSetup>): { y: Float64Array; taken: number } {
+  const xT = T(d.x, c.xs, 'cpu'), wT = T(d.w, c.ws, 'cpu');
+  const bT = d.b && T(d.b, [c.ws[0]], 'cpu');
+  const n0 = denseCalls();
+  const y = conv2d(xT, wT, bT, convOpts(c.p));
+  const taken = denseCalls() - n0;
+  const out = read(y);
+  for (const v of [xT, wT, bT, y] as Array<Tensor | null>) v?.dispose();
+  return { y: out, taken };
+}
+
+function restore(threads: number): void {
+  addon._gconvConfig({ mode: 'auto', dense: 'auto' });
+  setNumThreads(threads);
+  setIsa(info().bestIsa as 'avx2');
+}
+
+test('dense direct conv forward matches the reference where it covers the case; bit-identical across thread counts', (t) => {
+  if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
+  const threads = getNumThreads();
+  try {
+    setIsa('avx2');
+    addon._gconvConfig({ mode: 'off', dense: 'on' });
+    for (const [i, c] of CASES.entries()) {
+      const d = convSetup(c, 900 + i);
+      // Each output sums K = KH*KW*C products plus the bias: |err| <= (K+1) u sum|terms| (fp32 FMA chain).
+      const want = conv2dRef(d.x, c.xs, d.w, c.ws, d.b, c.p);
+      const mag = conv2dRef(abs(d.x), c.xs, abs(d.w), c.ws, d.b && abs(d.b), c.p);
+      const K = c.ws[1] * c.ws[2] * c.ws[3] + 1;
+      let first: Float64Array | null = null;
+      for (const n of [1, 2, 3]) {
+        setNumThreads(n);
+        const o = forward(c, d);
+        t.is(o.taken, 1, `${c.name}: the dense kernel ran (threads ${n})`);
+        assertClose(t, o.y, want, { mag, k: K + 1, name: `${c.name} threads=${n}` });
+        if (first) t.deepEqual(o.y, first, `${c.name}: same bits at ${n} threads as at 1`);
+        else first = o.y;
+      }
+    }
+    for (const [i, c] of UNCOVERED.entries()) t.is(forward(c, convSetup(c, 950 + i)).taken, 0, `${c.name}: not taken`);
+  } finally {
+    restore(threads);
+  }
+});
+
+test('dense direct conv: the automatic rule takes >= 64-channel spatial kernels on AVX2 only', (t) => {
+  if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
+  const threads = getNumThreads();
+  try {
+    const c64 = CASES.at(-1)!, c1x1: ConvCase = { ...CASES[3]!, xs: [1, 4, 4, 64], ws: [64, 1, 1, 64] };
+    const c24 = CASES[0]!;
+    addon._gconvConfig({ mode: 'auto', dense: 'auto' });
+    setIsa('avx2');
+    t.is(forward(c64, convSetup(c64, 1)).taken, 1, '3x3 of 64 channels: ours');
+    t.is(forward(c1x1, convSetup(c1x1, 2)).taken, 0, '1x1: oneDNN');
+    t.is(forward(c24, convSetup(c24, 3)).taken, 0, '24 channels: not ours');
+    for (const isa of ISAS.filter((i) => i !== 'avx2')) {
+      setIsa(isa);
+      t.is(forward(c64, convSetup(c64, 1)).taken, 0, `${isa}: not ours (AVX2 code)`);
+    }
+    addon._gconvConfig({ dense: 'off' });
+    setIsa('avx2');
+    t.is(forward(c64, convSetup(c64, 1)).taken, 0, 'off: never');
+    t.is(addon._gconvConfig({}).dense, 'off');
+    t.throws(() => addon._gconvConfig({ dense: 'always' as never }), { message: /_gconvConfig: expected dense one of auto\|on\|off/ });
+  } finally {
+    restore(threads);
+  }
+});
