@@ -80,6 +80,7 @@ export interface NativeAddon {
   info(): NativeInfo;
   _copyBandwidth(bytes: number, reps: number): number;
   _seConfig(o: { blockBytes?: number; nt?: 'auto' | 'off' | 'on' }): void;
+  _streamStores(o: { mode?: 'auto' | 'off' | 'on' }): 'auto' | 'off' | 'on';
   _gconvConfig(o: { mode?: 'auto' | 'on' | 'off'; dense?: 'auto' | 'on' | 'off' }): {
     mode: 'auto' | 'on' | 'off';
     calls: number;

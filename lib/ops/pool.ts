@@ -1,5 +1,5 @@
 /**
- * Pooling on NHWC: max and average windows (oneDNN on CPU), global average.
+ * Pooling on NHWC: max windows, average windows (oneDNN on CPU), global average.
  * maxPool2dTrain also returns the workspace (argmax positions) backward needs.
  */
 import { addon } from '../native.js';
@@ -34,9 +34,12 @@ export function pool2dParams(op: string, xShape: Shape, o: Pool2dOptions): Pool2
 
 /** Max pooling for inference (no workspace). */
 export function maxPool2d(x: Tensor, o: Pool2dOptions): Tensor<'float32'> {
-  const { y, workspace } = maxPool2dTrain(x, o);
-  workspace.dispose();
-  return y;
+  const op = 'maxPool2d';
+  const hx = tensorArg(op, 'x', x, { rank: 4, layout: 'NHWC' });
+  const p = pool2dParams(op, x.shape, o);
+  const [y, ws] = native(() => addon.maxPool2d(hx, { ...p, workspace: false }));
+  ws.release();
+  return wrapOut(y);
 }
 
 /** Max pooling keeping the workspace for maxPool2dBackward. */

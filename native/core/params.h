@@ -33,6 +33,7 @@ struct Pool2dParams {
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_t = 0, pad_b = 0, pad_l = 0, pad_r = 0;
   bool count_include_pad = true;  // average pooling only
+  bool workspace = true;          // max pooling forward: also return the argmax workspace
 };
 
 struct SgdParams {

@@ -24,6 +24,7 @@
 
 #include "core/stream.h"
 #include "cpu/ops.h"
+#include "cpu/stream_out.h"
 
 namespace senet::cpu {
 namespace {
@@ -68,11 +69,21 @@ void channel_sums(int64_t R, int64_t C, double* out, Term term) {
 // y = x*scale + shift per channel.
 void apply(const float* x, float* y, int64_t R, int64_t C, const float* scale, const float* shift) {
   const int T = threads_for(R * C);
-#pragma omp parallel for schedule(static) num_threads(T)
-  for (int64_t r = 0; r < R; ++r) {
-    const float* xr = x + r * C;
-    float* yr = y + r * C;
-    for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+  const bool nt = stream_output(R * C * int64_t(sizeof(float)));
+#pragma omp parallel num_threads(T)
+  {
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = (R + nth - 1) / nth, r0 = std::min(R, t * chunk), r1 = std::min(R, r0 + chunk);
+    // Elements [i0, i1) of the flattened output, cut at row ends.
+    write_range(y, r0 * C, r1 * C, nt, [&](int64_t i0, int64_t i1, float* d) {
+      for (int64_t i = i0; i < i1;) {
+        const int64_t c0 = i % C, len = std::min(C - c0, i1 - i);
+        const float* xr = x + i;
+        float* dr = d + (i - i0);
+        for (int64_t c = 0; c < len; ++c) dr[c] = xr[c] * scale[c0 + c] + shift[c0 + c];
+        i += len;
+      }
+    });
   }
 }
 

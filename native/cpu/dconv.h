@@ -5,8 +5,9 @@
 // layers at batch 16: 81-104 GFLOP/s of 249); this kernel is a plain
 // register-tiled direct convolution that keeps the FMA units busier:
 //
-//   tile      R <= 6 output pixels along a row x 16 output channels
-//             (two 8-float vectors): 12 accumulators in registers.
+//   tile      R <= 6 consecutive output pixels of a sample (a tile may
+//             span output rows) x 16 output channels (two 8-float
+//             vectors): 12 accumulators in registers.
 //   inner     for every tap (kh, kw) and input channel ci: two vector
 //             loads of packed weights, R broadcasts of inputs, 2R FMAs.
 //   weights   packed per call to [O/16][KH][KW][C][16] (one 16-channel
@@ -16,9 +17,9 @@
 //             the tile loop has no edge tests.
 //   epilogue  + bias, optional ReLU, stored once.
 //
-// Work is split over (sample, output row, channel block) with a static
-// schedule; results do not depend on the thread count (each output is one
-// thread's sum in a fixed order).
+// Work is split over (sample, tile, channel block) with a static schedule;
+// results do not depend on the thread count (each output is one thread's
+// sum in a fixed order).
 #pragma once
 
 #include <cstdint>
@@ -49,7 +50,8 @@ int64_t packed_weight_floats(const Geom& g);
 int64_t padded_input_floats(const Geom& g);
 
 // x [N,H,W,C], w OHWI [O,KH,KW,C], bias [O] or null, y [N,Ho,Wo,O].
+// l2_bytes: the per-core L2 size (chooses the order of the work items).
 void forward(const Geom& g, const float* x, const float* w, const float* bias, bool relu, float* y, float* wpack,
-             float* xpad);
+             float* xpad, int64_t l2_bytes);
 
 }  // namespace senet::cpu::dconv

@@ -31,10 +31,12 @@ Padded padded(const Geom& g) {
 
 int64_t blocks(const Geom& g) { return (g.O + kBlock - 1) / kBlock; }
 
-// R output pixels x NV vectors of output channels; x points at the tile's
-// first input pixel (tap 0, 0) in the padded input.
+// R output pixels x NV vectors of output channels. x[j] points at output
+// pixel j's input window (tap 0, 0) in the padded input; the R pixels are
+// consecutive in the flattened output (they may span output rows), so their
+// outputs are R rows of y at stride O.
 template <int R, int NV>
-inline void tile(const float* x, int64_t xrow, int64_t xstep, const float* wb, int64_t KH, int64_t KW, int64_t C,
+inline void tile(const float* const* x, int64_t xrow, const float* wb, int64_t KH, int64_t KW, int64_t C,
                  const float* bias, bool relu, float* y, int64_t ystride) {
   __m256 acc[R][NV];
 #pragma GCC unroll 6
@@ -43,7 +45,10 @@ inline void tile(const float* x, int64_t xrow, int64_t xstep, const float* wb, i
     for (int v = 0; v < NV; ++v) acc[j][v] = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
   for (int64_t kh = 0; kh < KH; ++kh)
     for (int64_t kw = 0; kw < KW; ++kw) {
-      const float* xp = x + kh * xrow + kw * C;
+      const int64_t off = kh * xrow + kw * C;
+      const float* xp[R];
+#pragma GCC unroll 6
+      for (int j = 0; j < R; ++j) xp[j] = x[j] + off;
       const float* wp = wb + (kh * KW + kw) * C * kBlock;
       for (int64_t ci = 0; ci < C; ++ci) {
         __m256 w[NV];
@@ -52,7 +57,7 @@ inline void tile(const float* x, int64_t xrow, int64_t xstep, const float* wb, i
         for (int v = 0; v < NV; ++v) w[v] = _mm256_loadu_ps(wp + ci * kBlock + 8 * v);
 #pragma GCC unroll 6
         for (int j = 0; j < R; ++j) {
-          const __m256 b = _mm256_broadcast_ss(xp + j * xstep + ci);
+          const __m256 b = _mm256_broadcast_ss(xp[j] + ci);
 #pragma GCC unroll 2
           for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_fmadd_ps(b, w[v], acc[j][v]);
         }
@@ -66,15 +71,15 @@ inline void tile(const float* x, int64_t xrow, int64_t xstep, const float* wb, i
 }
 
 template <int NV>
-void tile_r(int r, const float* x, int64_t xrow, int64_t xstep, const float* wb, int64_t KH, int64_t KW, int64_t C,
+void tile_r(int r, const float* const* x, int64_t xrow, const float* wb, int64_t KH, int64_t KW, int64_t C,
             const float* bias, bool relu, float* y, int64_t ystride) {
   switch (r) {
-    case 1: return tile<1, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
-    case 2: return tile<2, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
-    case 3: return tile<3, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
-    case 4: return tile<4, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
-    case 5: return tile<5, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
-    default: return tile<6, NV>(x, xrow, xstep, wb, KH, KW, C, bias, relu, y, ystride);
+    case 1: return tile<1, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
+    case 2: return tile<2, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
+    case 3: return tile<3, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
+    case 4: return tile<4, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
+    case 5: return tile<5, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
+    default: return tile<6, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
   }
 }
 
@@ -92,13 +97,18 @@ int64_t padded_input_floats(const Geom& g) {
 }
 
 void forward(const Geom& g, const float* x, const float* w, const float* bias, bool relu, float* y, float* wpack,
-             float* xpad) {
+             float* xpad, int64_t l2_bytes) {
   const int64_t C = g.C, O = g.O, KH = g.KH, KW = g.KW, OB = blocks(g), taps = KH * KW;
   const Padded P = padded(g);
   const float* xs = P.needed ? xpad : x;
-  // Tiles per output row, balanced (Wo = 7 -> 4 + 3, not 6 + 1).
-  const int64_t tiles = (g.Wo + kMaxTile - 1) / kMaxTile;
-  const int64_t items = g.N * g.Ho * OB;
+  // Tiles of up to 6 consecutive output pixels of a sample, balanced
+  // (49 pixels -> 9 tiles of 5-6, not 8 of 6 and one of 1).
+  const int64_t pixels = g.Ho * g.Wo, tiles = (pixels + kMaxTile - 1) / kMaxTile;
+  const int64_t items = g.N * tiles * OB;
+  // Item order: when all packed weights fit half the L2 they stay there and
+  // the blocks of a tile run back to back (its inputs stay in L1);
+  // otherwise one block's weights serve every tile of the batch in turn.
+  const bool weights_fit = packed_weight_floats(g) * int64_t(sizeof(float)) <= l2_bytes / 2;
 #pragma omp parallel
   {
     // pack the weights: [ob][kh][kw][c][16], lanes past O zero
@@ -131,21 +141,22 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, b
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
-      const int64_t ob = it % OB, oh = (it / OB) % g.Ho, n = it / (OB * g.Ho);
+      int64_t ob, rest;
+      if (weights_fit) ob = it % OB, rest = it / OB;
+      else ob = it / (g.N * tiles), rest = it % (g.N * tiles);
+      const int64_t n = rest / tiles, t = rest % tiles;
+      const int64_t p0 = t * pixels / tiles, p1 = (t + 1) * pixels / tiles;
+      const float* xp[kMaxTile];
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t oh = p / g.Wo, ow = p % g.Wo;
+        xp[p - p0] = xs + ((n * P.Hp + oh * g.sh) * P.Wp + ow * g.sw) * C;
+      }
       const int nv = O - ob * kBlock >= kBlock ? 2 : 1;
       const float* wb = wpack + ob * taps * C * kBlock;
       const float* bb = bias ? bias + ob * kBlock : nullptr;
-      const float* xrow0 = xs + ((n * P.Hp + oh * g.sh) * P.Wp) * C;
-      float* yrow = y + ((n * g.Ho + oh) * g.Wo) * O + ob * kBlock;
-      for (int64_t t = 0, ow0 = 0; t < tiles; ++t) {
-        const int64_t ow1 = (t + 1) * g.Wo / tiles;
-        const int r = int(ow1 - ow0);
-        const float* xt = xrow0 + ow0 * g.sw * C;
-        float* yt = yrow + ow0 * O;
-        if (nv == 2) tile_r<2>(r, xt, P.Wp * C, g.sw * C, wb, KH, KW, C, bb, relu, yt, O);
-        else tile_r<1>(r, xt, P.Wp * C, g.sw * C, wb, KH, KW, C, bb, relu, yt, O);
-        ow0 = ow1;
-      }
+      float* yt = y + (n * pixels + p0) * O + ob * kBlock;
+      if (nv == 2) tile_r<2>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, relu, yt, O);
+      else tile_r<1>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, relu, yt, O);
     }
   }
 }

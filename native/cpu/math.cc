@@ -232,6 +232,8 @@ Tensor unary(const Tensor& x, UnaryOp op, float alpha) {
 }
 
 Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const Shape& out_shape) {
+  // Same-shape addition (residual adds, tfjs's Add) streams large outputs there.
+  if (op == BinaryOp::Add && a.shape == out_shape && b.shape == out_shape) return add(a, b);
   const char* name = "binary";
   Tensor y = empty_tensor(out_shape, DType::F32, a.device(), name);
   if (y.numel() == 0) return y;

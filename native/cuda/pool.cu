@@ -126,13 +126,13 @@ std::vector<Tensor> maxpool2d_forward(const Tensor& x, const Pool2dParams& p, co
   const char* op = "maxPool2d";
   Context& ctx = context(x.device().index, op);
   Tensor y = empty_tensor(y_shape, x.dtype, x.device(), op);
-  Tensor ws = empty_tensor({4 * y.numel()}, DType::U8, x.device(), op);
+  Tensor ws = empty_tensor({p.workspace ? 4 * y.numel() : 0}, DType::U8, x.device(), op);
   const Geo g = geo(x.shape, y_shape, p);
   const int64_t n = y.numel();
   if (n == 0) return {y, ws};
   SENET_CUDA_ACT_DISPATCH(x.dtype, op, T,
                           maxpool_fwd_kernel<T><<<grid_for(n, kThreads), kThreads, 0, ctx.stream>>>(
-                              x.data<T>(), y.data<T>(), ws.data<int32_t>(), g));
+                              x.data<T>(), y.data<T>(), p.workspace ? ws.data<int32_t>() : nullptr, g));
   check_launch(op, "maxpool_fwd_kernel");
   return {y, ws};
 }

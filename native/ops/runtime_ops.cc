@@ -13,6 +13,7 @@
 #include "core/cpu_info.h"
 #include "core/stream.h"
 #include "cpu/dnnl_context.h"
+#include "cpu/stream_out.h"
 #include "ops/registry.h"
 
 #ifdef SENET_WITH_CUDA
@@ -231,7 +232,22 @@ SENET_BINDING(_copyBandwidth) {
   return Napi::Number::New(info.Env(), best);
 }
 
+// _streamStores({mode?: 'auto' | 'on' | 'off'}) -> mode: test and benchmark
+// hook for the streaming stores of large elementwise outputs (cpu/stream_out.h).
+SENET_BINDING(_streamStores) {
+  OpArgs A(info, "_streamStores");
+  auto o = A.options(0);
+  if (o.Has("mode")) {
+    const std::string mode = opt_enum(A.op(), o, "mode", "auto", {"auto", "on", "off"});
+    CpuStream::get().sync();
+    cpu::stream_stores_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
+  }
+  const int m = cpu::stream_stores_mode();
+  return Napi::String::New(info.Env(), m < 0 ? "auto" : m > 0 ? "on" : "off");
+}
+
 void register_runtime_ops(Napi::Env env, Napi::Object exports) {
+  SENET_EXPORT(exports, env, _streamStores);
   SENET_EXPORT(exports, env, sync);
   SENET_EXPORT(exports, env, syncSync);
   SENET_EXPORT(exports, env, memory);

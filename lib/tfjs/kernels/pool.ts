@@ -1,10 +1,10 @@
 /**
- * MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad on senet's oneDNN pooling.
+ * MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad on senet's pooling ops.
  * tfjs semantics: average pooling divides by the in-bounds part of the
  * window, and AvgPoolGrad by the whole window (as tfjs-backend-cpu and
  * webgl do). MaxPoolGrad needs the argmax workspace of the forward pass:
- * MaxPool keeps it with its output while a gradient is being recorded;
- * otherwise the forward runs again.
+ * MaxPool keeps it with its output while a gradient is being recorded
+ * (and computes none otherwise); without it the forward runs again.
  */
 import { backend_util, engine, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
@@ -55,9 +55,10 @@ export const poolKernels: Record<string, NativeKernel> = {
     const x = inputs['x']!;
     const q = poolParams(x, attrs, false);
     if (!q) return null;
-    const [y, ws] = addon.maxPool2d(b.h(x), q.p as unknown as Record<string, unknown>);
+    const rec = recording();
+    const [y, ws] = addon.maxPool2d(b.h(x), { ...q.p, workspace: rec } as unknown as Record<string, unknown>);
     const out = b.out(y, q.out);
-    if (recording()) b.derive(out, q.key, () => ws);
+    if (rec) b.derive(out, q.key, () => ws);
     else ws.release();
     return out;
   },
