@@ -65,7 +65,7 @@ test('tile reference backward matches finite differences', (t) => {
   assertNear(t, [...tileBackwardRef(dy, shape, reps)], [...num.values()], FD_RTOL, FD_ATOL, 'tile dx');
 });
 
-for (const [i, [shape, pads, value]] of ([[[3, 4], [[1, 2], [0, 3]], 0], [[2, 5, 5, 3], [[0, 0], [3, 3], [3, 3], [0, 0]], -1.5], [[4], [[0, 0]], 7], [[2, 0], [[1, 1], [2, 0]], 2], [[16, 224, 224, 3], [[0, 0], [3, 3], [3, 3], [0, 0]], 0]] as Array<[number[], Array<[number, number]>, number]>).entries()) {
+for (const [i, [shape, pads, value]] of ([[[3, 4], [[1, 2], [0, 3]], 0], [[2, 5, 5, 3], [[0, 0], [3, 3], [3, 3], [0, 0]], -1.5], [[4], [[0, 0]], 7], [[2, 0], [[1, 1], [2, 0]], 2], [[16, 224, 224, 3], [[0, 0], [3, 3], [3, 3], [0, 0]], 0], [[3, 2, 4, 5], [[1, 2], [0, 0], [0, 0], [0, 0]], 0.5], [[2, 3, 4, 5], [[0, 0], [1, 0], [0, 0], [2, 1]], 3]] as Array<[number[], Array<[number, number]>, number]>).entries()) {
   perDevice(`pad [${shape}] by [${pads.map((p) => `[${p}]`)}] with ${value}`, (t, device) => {
     const x = new Rng(50 + i).array(numelOf(shape));
     if (cpuOnly(t, device, () => pad(T(x, shape, device), pads, value))) return;

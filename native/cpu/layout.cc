@@ -191,11 +191,27 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
     CpuStream::get().enqueue(op, [x, y] { y.f32()[0] = x.f32()[0]; });
     return y;
   }
-  CpuStream::get().enqueue(op, [x, y, ys, before, r, yn, value] {
+  // Unpadded trailing dims merge into the one before them: padding H and W
+  // of NHWC copies rows of W*C floats, not one pixel of C at a time.
+  Shape xs = x.shape, ysm = ys;
+  std::vector<int64_t> bm = before;
+  size_t j = r - 1;
+  while (j > 0 && before[j] == 0 && after[j] == 0) --j;
+  if (j < r - 1) {
+    int64_t tail = 1;
+    for (size_t i = j + 1; i < r; ++i) tail *= x.shape[i];
+    xs.resize(j + 1);
+    ysm.resize(j + 1);
+    bm.resize(j + 1);
+    xs[j] *= tail;
+    ysm[j] *= tail;
+    bm[j] *= tail;
+  }
+  CpuStream::get().enqueue(op, [x, y, xs, ys = ysm, before = bm, yn, value] {
+    const size_t r = xs.size();
     float* out = y.f32();
 #pragma omp parallel for schedule(static) if (yn > kParallelMin)
     for (int64_t i = 0; i < yn; ++i) out[i] = value;
-    const Shape& xs = x.shape;
     const int64_t xn = x.numel();
     if (xn == 0) return;
     const int64_t inner = xs[r - 1], outer = xn / inner;
