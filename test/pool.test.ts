@@ -7,6 +7,7 @@ import {
   avgPool2dBackwardRef, avgPool2dRef, coverCount, globalAvgPoolBackwardRef, globalAvgPoolRef, maxPool2dBackwardRef,
   maxPool2dRef, pool2dShape, type PoolP,
 } from './reference/pool.js';
+import { addon } from '../lib/native.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
@@ -61,6 +62,19 @@ function setup(c: Case, seed: number) {
 }
 
 const maxOf = (a: Int32Array) => a.reduce((m, v) => Math.max(m, v), 0);
+
+// NaN: torch's max pooling propagates it (the API's semantics); tfjs's skips
+// it (the tfjs backend passes propagateNan: false; tfjs-core's suite checks it).
+perDevice('maxPool2d: NaN propagates; with propagateNan false it is skipped, a window of NaNs gives -Infinity', (t, device) => {
+  // windows {1, NaN, 0, 2} and {3, 4, 5, -1}
+  const x = T([1, NaN, 3, 4, 0, 2, 5, -1], [1, 2, 4, 1], device);
+  t.deepEqual([...read(maxPool2d(x, { kernel: 2 }))], [NaN, 5]);
+  const [y, ws] = addon.maxPool2d(x._h!, { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], countIncludePad: true, propagateNan: false });
+  t.deepEqual([...(y.toArraySync() as Float32Array)], [2, 5]);
+  const [y2] = addon.maxPool2d(T([NaN, NaN, NaN, NaN], [1, 2, 2, 1], device)._h!, { kernel: [2, 2], propagateNan: false });
+  t.deepEqual([...(y2.toArraySync() as Float32Array)], [-Infinity]);
+  for (const h of [y, ws, y2]) h.release();
+});
 
 for (const [i, c] of CASES.entries()) {
   perDevice(`maxPool2d forward and backward: ${c.name}`, (t, device) => {

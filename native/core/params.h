@@ -34,6 +34,7 @@ struct Pool2dParams {
   int64_t pad_t = 0, pad_b = 0, pad_l = 0, pad_r = 0;
   bool count_include_pad = true;  // average pooling only
   bool workspace = true;          // max pooling forward: also return the argmax workspace
+  bool propagate_nan = true;      // max pooling: NaN wins (torch); false: NaN is skipped (tfjs)
 };
 
 struct SgdParams {

@@ -67,7 +67,8 @@ std::shared_ptr<PoolPrims> get(const Shape& x, const Shape& y, const Pool2dParam
 // NHWC max pooling read ResNet-50's stem output ([16,114,114,64], 3x3
 // stride 2) at 1.6 GB/s (40 ms). The workspace holds, per output element,
 // the int32 tap index (kh*KW + kw within the window) of the first maximum,
-// as the CUDA backend's; NaN propagates (as torch.max_pool2d).
+// as the CUDA backend's. NaN propagates (torch.max_pool2d) or, with
+// propagate_nan false, is skipped: a window of NaNs gives -inf (tfjs).
 std::vector<Tensor> maxpool2d_forward(const Tensor& x, const Pool2dParams& p, const Shape& y_shape) {
   const char* op = "maxPool2d";
   Tensor y = empty_tensor(y_shape, DType::F32, x.device(), op);
@@ -80,6 +81,7 @@ std::vector<Tensor> maxpool2d_forward(const Tensor& x, const Pool2dParams& p, co
     const float* in = x.f32();
     float* out = y.f32();
     int32_t* arg = with_ws ? reinterpret_cast<int32_t*>(ws.data<uint8_t>()) : nullptr;
+    const bool nan = p.propagate_nan;
     const int64_t rows = y.shape[0] * Ho;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
@@ -97,20 +99,21 @@ std::vector<Tensor> maxpool2d_forward(const Tensor& x, const Pool2dParams& p, co
             const float* v = in + ((n * H + h) * W + w) * C;
             const int32_t tap = int32_t((h - h0) * p.kw + (w - w0));
             if (first) {
-              std::copy_n(v, C, o);
+              if (nan) std::copy_n(v, C, o);
+              else for (int64_t c = 0; c < C; ++c) o[c] = v[c] == v[c] ? v[c] : -__builtin_inff();
               if (a) std::fill_n(a, C, tap);
               first = false;
               continue;
             }
             if (a) {
               for (int64_t c = 0; c < C; ++c) {
-                const bool take = v[c] > o[c] || (v[c] != v[c] && o[c] == o[c]);
+                const bool take = v[c] > o[c] || (nan && v[c] != v[c] && o[c] == o[c]);
                 o[c] = take ? v[c] : o[c];
                 a[c] = take ? tap : a[c];
               }
             } else {
               for (int64_t c = 0; c < C; ++c) {
-                const bool take = v[c] > o[c] || (v[c] != v[c] && o[c] == o[c]);
+                const bool take = v[c] > o[c] || (nan && v[c] != v[c] && o[c] == o[c]);
                 o[c] = take ? v[c] : o[c];
               }
             }

@@ -20,11 +20,12 @@ struct Geo {
   int64_t N, H, W, C, Ho, Wo;
   int64_t kh, kw, sh, sw, pt, pb, pl, pr;
   bool include_pad;
+  bool propagate_nan;
 };
 
 Geo geo(const Shape& x, const Shape& y, const Pool2dParams& p) {
   return Geo{x[0], x[1], x[2], x[3], y[1], y[2], p.kh, p.kw, p.stride_h, p.stride_w,
-             p.pad_t, p.pad_b, p.pad_l, p.pad_r, p.count_include_pad};
+             p.pad_t, p.pad_b, p.pad_l, p.pad_r, p.count_include_pad, p.propagate_nan};
 }
 
 template <class T>
@@ -40,7 +41,8 @@ __global__ void maxpool_fwd_kernel(const T* __restrict__ x, T* __restrict__ y, i
     int32_t arg = -1;
     for (int64_t h = wh.begin; h < wh.end; ++h)
       for (int64_t w = ww.begin; w < ww.end; ++w) {
-        const float v = to_f(x[((n * g.H + h) * g.W + w) * g.C + c]);
+        float v = to_f(x[((n * g.H + h) * g.W + w) * g.C + c]);
+        if (!g.propagate_nan && isnan(v)) v = -INFINITY;  // tfjs: NaN is skipped
         if (arg < 0 || v > best || (isnan(v) && !isnan(best))) {
           best = v;
           arg = int32_t((h - h0) * g.kw + (w - w0));

@@ -21,6 +21,7 @@ Pool2dParams pool_params(const char* op, const Napi::Object& o) {
   p.pad_t = pad[0], p.pad_b = pad[1], p.pad_l = pad[2], p.pad_r = pad[3];
   p.count_include_pad = opt_bool(op, o, "countIncludePad", true);
   p.workspace = opt_bool(op, o, "workspace", true);
+  p.propagate_nan = opt_bool(op, o, "propagateNan", true);
   // Every window must overlap the input (a window of padding only has no max).
   if (p.pad_t >= p.kh || p.pad_b >= p.kh || p.pad_l >= p.kw || p.pad_r >= p.kw)
     fail(Code::Arg, op, "padding", "each side smaller than the kernel " + shape_str({p.kh, p.kw}),

@@ -16,6 +16,8 @@ interface PoolParams {
   stride: [number, number];
   padding: [number, number, number, number];
   countIncludePad: boolean;
+  /** tfjs's max pooling skips NaN (a window of NaNs gives -Infinity); torch's propagates it */
+  propagateNan: false;
 }
 
 function windowOut(input: number, k: number, stride: number, lo: number, hi: number): number {
@@ -34,7 +36,9 @@ function poolParams(x: TensorInfo, attrs: Record<string, unknown>, countIncludeP
   if (size(c.outShape) === 0) return null;
   if (windowOut(c.inHeight, c.filterHeight, c.strideHeight, pad.top, pad.bottom) !== c.outHeight) return null;
   if (windowOut(c.inWidth, c.filterWidth, c.strideWidth, pad.left, pad.right) !== c.outWidth) return null;
-  const p: PoolParams = { kernel: [c.filterHeight, c.filterWidth], stride: [c.strideHeight, c.strideWidth], padding: pads, countIncludePad };
+  const p: PoolParams = {
+    kernel: [c.filterHeight, c.filterWidth], stride: [c.strideHeight, c.strideWidth], padding: pads, countIncludePad, propagateNan: false,
+  };
   return { p, out: c.outShape, key: `ws:${x.shape.join(',')}:${p.kernel}:${p.stride}:${p.padding}` };
 }
 
