@@ -108,6 +108,10 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, b
   // Item order: when all packed weights fit half the L2 they stay there and
   // the blocks of a tile run back to back (its inputs stay in L1);
   // otherwise one block's weights serve every tile of the batch in turn.
+  // Items are handed out in chunks of ~1/16 of a thread's share (dynamic: a
+  // thread the hypervisor preempts does not hold the others up; consecutive
+  // items keep sharing inputs or weights).
+  const int64_t chunk = std::max<int64_t>(1, items / (int64_t(omp_get_max_threads()) * 16));
   const bool weights_fit = packed_weight_floats(g) * int64_t(sizeof(float)) <= l2_bytes / 2;
 #pragma omp parallel
   {
@@ -139,7 +143,7 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, b
       }
     }
 #pragma omp barrier
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, chunk)
     for (int64_t it = 0; it < items; ++it) {
       int64_t ob, rest;
       if (weights_fit) ob = it % OB, rest = it / OB;

@@ -409,10 +409,11 @@ inline void grad_rows(const Dims& d, const Bwd& b, const Plan& pl, int64_t n, in
 
 // ---- the two cuts ----
 //
-// Whole samples per thread (pl.own): thread t takes a contiguous range of
-// floor(N/T) samples and runs both passes of each alone. No barrier at all:
-// with passive OpenMP waits each barrier costs a sleep and a wake-up, and
-// the cooperative cut below needs three per block. Allowed when T samples
+// Whole samples per thread (pl.own): the first N - N mod T samples are
+// handed out one at a time (dynamic: a thread the hypervisor preempts does
+// not hold the others up) and each thread runs both passes of its sample
+// alone. No barrier at all: with passive OpenMP waits each barrier costs a
+// sleep and a wake-up, and the cooperative cut below needs three per block. Allowed when T samples
 // fit the cache budget (each thread's sample must survive between its
 // passes). The N mod T samples left over, or all of them when samples are
 // too large, go through the cooperative cut: blocks of samples cut into
@@ -430,11 +431,12 @@ void forward(const Dims& d, const Fwd& f, const Plan& pl) {
   {
     const int T = omp_get_num_threads(), t = omp_get_thread_num();
     float* blk = pl.rowacc + int64_t(t) * C;
-    const int64_t own = own_samples(pl, N, T), per = own / T;
+    const int64_t own = own_samples(pl, N, T);
     {
       float* part = pl.part + (coop_units + t) * C;
       int32_t* idx = pl.part_idx ? pl.part_idx + (coop_units + t) * C : nullptr;
-      for (int64_t n = t * per; n < (t + 1) * per; ++n) {
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t n = 0; n < own; ++n) {
         squeeze_rows(d, f, n, 0, HW, part, idx, blk);
         excite(d, f, n, part, idx, 1);
         scale_rows(d, f, pl, n, 0, HW);
@@ -470,11 +472,12 @@ void backward(const Dims& d, const Bwd& b, const Plan& pl) {
   {
     const int T = omp_get_num_threads(), t = omp_get_thread_num();
     float* blk = pl.rowacc + int64_t(t) * C;
-    const int64_t own = own_samples(pl, N, T), per = own / T;
+    const int64_t own = own_samples(pl, N, T);
     {
       float* part = pl.part + (coop_units + t) * C;
       float* dzs = pl.dzs + (pl.block + t) * C;
-      for (int64_t n = t * per; n < (t + 1) * per; ++n) {
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t n = 0; n < own; ++n) {
         ds_partial(d, b, n, 0, HW, part, blk);
         excite_backward(d, b, pl, n, part, 1, dzs);
         grad_rows(d, b, pl, n, 0, HW, dzs);
