@@ -273,8 +273,17 @@ int gconv_mode() { return mode_of(g_gconv_mode, "SENET_GCONV"); }
 
 namespace {
 
+dconv::Geom dense_geom(const gconv::Geom& g) {
+  return dconv::Geom{g.N, g.H, g.W, g.C, g.Ho, g.Wo, g.O, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl};
+}
+
 bool use_dense_direct(const gconv::Geom& g, const Conv2dParams& p, Isa isa) {
   if (isa != Isa::Avx2 || !dconv::covers(p.groups, g.O, p.dil_h, p.dil_w)) return false;
+  // The kernel copies the weights (packed) and a padded input into scratch;
+  // beyond 1 GiB of copies oneDNN, which needs neither, takes the case.
+  const dconv::Geom D = dense_geom(g);
+  const double copies = double(dconv::packed_weight_floats(D) + dconv::padded_input_floats(D)) * sizeof(float);
+  if (copies > double(int64_t(1) << 30)) return false;
   const int m = dconv_mode();
   return m == 1 || (m < 0 && dense_direct_faster(g));
 }
@@ -324,7 +333,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
   }
   if (use_dense_direct(G, p, isa)) {
     ++g_dconv_calls;
-    const dconv::Geom D{G.N, G.H, G.W, G.C, G.Ho, G.Wo, G.O, G.KH, G.KW, G.sh, G.sw, G.pt, G.pl};
+    const dconv::Geom D = dense_geom(G);
     CpuStream::get().enqueue("conv2d", [D, x, w, bias, y] {
       float* wpack = static_cast<float*>(scratch(8, size_t(dconv::packed_weight_floats(D)) * sizeof(float)));
       const int64_t pad = dconv::padded_input_floats(D);
