@@ -25,7 +25,7 @@
  * data on the GPU and `values` becomes a copy to the host; native kernels
  * that have no CUDA implementation fall back to the cpu kernels.
  */
-import { type BackendValues, type DataId, type DataType, type TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type BackendValues, type DataId, type DataType, type TensorInfo } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { addon, type NativeHandle } from '../native.js';
 
@@ -171,8 +171,19 @@ export class SenetBackend extends MathBackendCPU {
 
   override async read(dataId: DataId): Promise<BackendValues> {
     const e = this.entry(dataId);
-    // Wait for the queued work without blocking the event loop; the copy is then immediate.
-    if (e.native !== null && (e.host === null || e.viewToken !== 0)) await addon.sync();
+    if (e.dtype === 'complex64' || e.native === null || (e.host !== null && e.viewToken === 0)) return this.readSync(dataId);
+    // The native copy waits for the queued work without blocking the event
+    // loop and holds the data until it lands: a tensor disposed meanwhile
+    // still reads (tfjs's contract for a read started while it was alive;
+    // tfjs's debug-mode profiler relies on it).
+    this.stats.hostCopies++;
+    const copy = (await e.native.toArray()) as BackendValues;
+    if (!this.data.has(dataId)) return util.convertBackendValuesAndArrayBuffer(copy, e.dtype);
+    const now = this.entry(dataId);
+    if (now === e && e.native !== null && (e.host === null || e.viewToken !== 0)) {
+      e.releaseView();
+      e.host = copy;
+    }
     return this.readSync(dataId);
   }
 

@@ -248,3 +248,18 @@ test.serial('views lent to cpu kernels are released with their tensors: native m
   t.true(s.dataSync().every((v) => v >= 0));
   tf.dispose([x, s]);
 });
+
+// tfjs's contract (the webgl backend defers disposal for it; the debug-mode
+// profiler relies on it): a read started while a tensor is alive resolves
+// with its values even when the tensor is disposed before the data lands.
+test('data() started before dispose resolves after it', async (t) => {
+  const x = tf.randomNormal([64, 64, 8], 0, 1, 'float32', 5);
+  const y = tf.relu(tf.conv2d(x as tf.Tensor3D, tf.ones([3, 3, 8, 8]), 1, 'same'));
+  const w = tf.tidy(() => tf.relu(tf.conv2d(x as tf.Tensor3D, tf.ones([3, 3, 8, 8]), 1, 'same')));
+  const want = [...w.dataSync()];
+  w.dispose();
+  const pending = y.data();
+  y.dispose();
+  t.deepEqual([...(await pending)], want);
+  x.dispose();
+});
