@@ -50,6 +50,10 @@ inline void tile(const float* const* x, int64_t xrow, const float* wb, int64_t K
 #pragma GCC unroll 6
       for (int j = 0; j < R; ++j) xp[j] = x[j] + off;
       const float* wp = wb + (kh * KW + kw) * C * kBlock;
+      // Two input channels per iteration: 5-10% faster on the ResNet-50 3x3
+      // layers (A/B of the two builds, alternating: 124-132 -> 118-119 ms
+      // for the four stage shapes at batch 16).
+#pragma GCC unroll 2
       for (int64_t ci = 0; ci < C; ++ci) {
         __m256 w[NV];
         _mm_prefetch(reinterpret_cast<const char*>(wp + (ci + kPrefetch) * kBlock), _MM_HINT_T0);
