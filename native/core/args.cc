@@ -148,6 +148,14 @@ std::string opt_enum(const char* op, const Napi::Object& o, const char* key, con
   fail(Code::Arg, op, key, "one of " + choices, "'" + s + "'");
 }
 
+std::optional<int> opt_mode(const char* op, const Napi::Object& o, const char* key) {
+  if (!o.Has(key)) return std::nullopt;
+  const std::string m = opt_enum(op, o, key, "auto", {"auto", "on", "off"});
+  return m == "auto" ? -1 : m == "on" ? 1 : 0;
+}
+
+const char* mode_name(int mode) { return mode < 0 ? "auto" : mode > 0 ? "on" : "off"; }
+
 void check_rank(const char* op, const char* arg, const Tensor& t, int64_t rank, const char* layout) {
   if (t.rank() != rank)
     fail(Code::Shape, op, arg, std::string("a rank-") + std::to_string(rank) + " " + layout + " tensor",

@@ -53,6 +53,11 @@ bool opt_bool(const char* op, const Napi::Object& o, const char* key, bool def);
 std::string opt_enum(const char* op, const Napi::Object& o, const char* key, const char* def,
                      std::initializer_list<const char*> allowed);
 
+// A test hook's kernel-choice option, 'auto' | 'on' | 'off' -> -1 | 1 | 0;
+// nullopt when the key is absent. mode_name is the inverse.
+std::optional<int> opt_mode(const char* op, const Napi::Object& o, const char* key);
+const char* mode_name(int mode);
+
 void check_rank(const char* op, const char* arg, const Tensor& t, int64_t rank, const char* layout);
 void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected);
 void check_same_device(const char* op, std::initializer_list<std::pair<const char*, const Tensor*>> ts);

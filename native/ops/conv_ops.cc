@@ -104,21 +104,14 @@ SENET_BINDING(conv2dBackwardFilter) {
 SENET_BINDING(_gconvConfig) {
   OpArgs A(info, "_gconvConfig");
   auto o = A.options(0);
-  if (o.Has("mode")) {
-    const std::string mode = opt_enum(A.op(), o, "mode", "auto", {"auto", "on", "off"});
-    CpuStream::get().sync();
-    cpu::gconv_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
-  }
-  if (o.Has("dense")) {
-    const std::string mode = opt_enum(A.op(), o, "dense", "auto", {"auto", "on", "off"});
-    CpuStream::get().sync();
-    cpu::dconv_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
-  }
-  const auto name = [](int m) { return m < 0 ? "auto" : m > 0 ? "on" : "off"; };
+  const auto mode = opt_mode(A.op(), o, "mode"), dense = opt_mode(A.op(), o, "dense");
+  if (mode || dense) CpuStream::get().sync();
+  if (mode) cpu::gconv_config(*mode);
+  if (dense) cpu::dconv_config(*dense);
   Napi::Object r = Napi::Object::New(info.Env());
-  r.Set("mode", name(cpu::gconv_mode()));
+  r.Set("mode", mode_name(cpu::gconv_mode()));
   r.Set("calls", double(cpu::gconv_calls()));
-  r.Set("dense", name(cpu::dconv_mode()));
+  r.Set("dense", mode_name(cpu::dconv_mode()));
   r.Set("denseCalls", double(cpu::dconv_calls()));
   return r;
 }

@@ -237,13 +237,11 @@ SENET_BINDING(_copyBandwidth) {
 SENET_BINDING(_streamStores) {
   OpArgs A(info, "_streamStores");
   auto o = A.options(0);
-  if (o.Has("mode")) {
-    const std::string mode = opt_enum(A.op(), o, "mode", "auto", {"auto", "on", "off"});
+  if (const auto mode = opt_mode(A.op(), o, "mode")) {
     CpuStream::get().sync();
-    cpu::stream_stores_config(mode == "auto" ? -1 : mode == "on" ? 1 : 0);
+    cpu::stream_stores_config(*mode);
   }
-  const int m = cpu::stream_stores_mode();
-  return Napi::String::New(info.Env(), m < 0 ? "auto" : m > 0 ? "on" : "off");
+  return Napi::String::New(info.Env(), mode_name(cpu::stream_stores_mode()));
 }
 
 void register_runtime_ops(Napi::Env env, Napi::Object exports) {

@@ -91,9 +91,9 @@ SENET_BINDING(_seConfig) {
   OpArgs A(info, "_seConfig");
   auto o = A.options(0);
   const int64_t block = opt_int(A.op(), o, "blockBytes", 0, 0, int64_t(1) << 40);
-  const std::string nt = opt_enum(A.op(), o, "nt", "auto", {"auto", "off", "on"});
+  const int nt = opt_mode(A.op(), o, "nt").value_or(-1);
   CpuStream::get().sync();
-  cpu::se_config(block, nt == "auto" ? -1 : nt == "on" ? 1 : 0);
+  cpu::se_config(block, nt);
   return info.Env().Undefined();
 }
 
