@@ -34,21 +34,22 @@ export function pool2dParams(op: string, xShape: Shape, o: Pool2dOptions): Pool2
 
 /** Max pooling for inference (no workspace). */
 export function maxPool2d(x: Tensor, o: Pool2dOptions): Tensor<'float32'> {
-  const op = 'maxPool2d';
-  const hx = tensorArg(op, 'x', x, { rank: 4, layout: 'NHWC' });
-  const p = pool2dParams(op, x.shape, o);
-  const [y, ws] = native(() => addon.maxPool2d(hx, { ...p, workspace: false }));
+  const [y, ws] = maxPoolNative(x, o, false);
   ws.release();
   return wrapOut(y);
 }
 
 /** Max pooling keeping the workspace for maxPool2dBackward. */
 export function maxPool2dTrain(x: Tensor, o: Pool2dOptions): { y: Tensor<'float32'>; workspace: Tensor } {
+  const [y, ws] = maxPoolNative(x, o, true);
+  return { y: wrapOut(y), workspace: new Tensor(ws) };
+}
+
+function maxPoolNative(x: Tensor, o: Pool2dOptions, workspace: boolean) {
   const op = 'maxPool2d';
   const hx = tensorArg(op, 'x', x, { rank: 4, layout: 'NHWC' });
   const p = pool2dParams(op, x.shape, o);
-  const [y, ws] = native(() => addon.maxPool2d(hx, { ...p }));
-  return { y: wrapOut(y), workspace: new Tensor(ws) };
+  return native(() => addon.maxPool2d(hx, { ...p, workspace }));
 }
 
 export function maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, o: Pool2dOptions): Tensor<'float32'> {
