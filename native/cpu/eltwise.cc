@@ -27,13 +27,7 @@ Tensor relu_forward(const Tensor& x) {
   if (n == 0) return y;
   CpuStream::get().enqueue(op, [x, y, n] {
     const float* in = x.f32();
-    float* out = y.f32();
-    const bool nt = stream_output(n * int64_t(sizeof(float)));
-    parallel_ranges(n, 1 << 16, [&](int64_t lo, int64_t hi) {
-      write_range(out, lo, hi, nt, [&](int64_t i0, int64_t i1, float* d) {
-        for (int64_t i = i0; i < i1; ++i) d[i - i0] = in[i] < 0.0f ? 0.0f : in[i];
-      });
-    });
+    map_out(y.f32(), n, 1 << 16, [in](int64_t i) { return in[i] < 0.0f ? 0.0f : in[i]; });
   });
   return y;
 }
@@ -46,13 +40,7 @@ Tensor relu_backward(const Tensor& dy, const Tensor& y) {
   CpuStream::get().enqueue(op, [dy, y, dx, n] {
     const float* g = dy.f32();
     const float* out = y.f32();
-    float* d = dx.f32();
-    const bool nt = stream_output(n * int64_t(sizeof(float)));
-    parallel_ranges(n, 1 << 16, [&](int64_t lo, int64_t hi) {
-      write_range(d, lo, hi, nt, [&](int64_t i0, int64_t i1, float* o) {
-        for (int64_t i = i0; i < i1; ++i) o[i - i0] = out[i] > 0.0f ? g[i] : 0.0f;
-      });
-    });
+    map_out(dx.f32(), n, 1 << 16, [g, out](int64_t i) { return out[i] > 0.0f ? g[i] : 0.0f; });
   });
   return dx;
 }

@@ -72,4 +72,16 @@ inline void parallel_ranges(int64_t n, int64_t min_parallel, F f) {
   }
 }
 
+// out[i] = f(i) for i in [0, n), split across the threads (one below
+// min_parallel), streamed when the output is larger than the cache.
+template <class F>
+inline void map_out(float* out, int64_t n, int64_t min_parallel, F f) {
+  const bool nt = stream_output(n * int64_t(sizeof(float)));
+  parallel_ranges(n, min_parallel, [&](int64_t lo, int64_t hi) {
+    write_range(out, lo, hi, nt, [&](int64_t i0, int64_t i1, float* d) {
+      for (int64_t i = i0; i < i1; ++i) d[i - i0] = f(i);
+    });
+  });
+}
+
 }  // namespace senet::cpu
