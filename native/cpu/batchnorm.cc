@@ -72,8 +72,8 @@ void apply(const float* x, float* y, int64_t R, int64_t C, const float* scale, c
   const bool nt = stream_output(R * C * int64_t(sizeof(float)));
 #pragma omp parallel num_threads(T)
   {
-    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t chunk = (R + nth - 1) / nth, r0 = std::min(R, t * chunk), r1 = std::min(R, r0 + chunk);
+    int64_t r0, r1;
+    row_range(R, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
     // Elements [i0, i1) of the flattened output, cut at row ends.
     write_range(y, r0 * C, r1 * C, nt, [&](int64_t i0, int64_t i1, float* d) {
       for (int64_t i = i0; i < i1;) {
