@@ -338,7 +338,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
       float* wpack = static_cast<float*>(scratch(8, size_t(dconv::packed_weight_floats(D)) * sizeof(float)));
       const int64_t pad = dconv::padded_input_floats(D);
       float* xpad = pad ? static_cast<float*>(scratch(9, size_t(pad) * sizeof(float))) : nullptr;
-      dconv::forward(D, x.f32(), w.f32(), bias ? bias->f32() : nullptr, false, y.f32(), wpack, xpad,
+      dconv::forward(D, x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), wpack, xpad,
                      int64_t(l2_cache_bytes()));
     });
     return y;

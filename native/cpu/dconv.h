@@ -15,7 +15,7 @@
 //             block of 8 runs the one-vector variant).
 //   padding   the input is copied once into a zero-bordered buffer so that
 //             the tile loop has no edge tests.
-//   epilogue  + bias, optional ReLU, stored once.
+//   epilogue  + bias (the accumulators start from it), stored once.
 //
 // Work is split over (sample, tile, channel block) with a static schedule;
 // results do not depend on the thread count (each output is one thread's
@@ -51,7 +51,7 @@ int64_t padded_input_floats(const Geom& g);
 
 // x [N,H,W,C], w OHWI [O,KH,KW,C], bias [O] or null, y [N,Ho,Wo,O].
 // l2_bytes: the per-core L2 size (chooses the order of the work items).
-void forward(const Geom& g, const float* x, const float* w, const float* bias, bool relu, float* y, float* wpack,
+void forward(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* wpack,
              float* xpad, int64_t l2_bytes);
 
 }  // namespace senet::cpu::dconv

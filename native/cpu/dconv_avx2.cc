@@ -37,7 +37,7 @@ int64_t blocks(const Geom& g) { return (g.O + kBlock - 1) / kBlock; }
 // outputs are R rows of y at stride O.
 template <int R, int NV>
 inline void tile(const float* const* x, int64_t xrow, const float* wb, int64_t KH, int64_t KW, int64_t C,
-                 const float* bias, bool relu, float* y, int64_t ystride) {
+                 const float* bias, float* y, int64_t ystride) {
   __m256 acc[R][NV];
 #pragma GCC unroll 6
   for (int j = 0; j < R; ++j)
@@ -67,23 +67,22 @@ inline void tile(const float* const* x, int64_t xrow, const float* wb, int64_t K
         }
       }
     }
-  const __m256 zero = _mm256_setzero_ps();
 #pragma GCC unroll 6
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + j * ystride + 8 * v, relu ? _mm256_max_ps(acc[j][v], zero) : acc[j][v]);
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + j * ystride + 8 * v, acc[j][v]);
 }
 
 template <int NV>
 void tile_r(int r, const float* const* x, int64_t xrow, const float* wb, int64_t KH, int64_t KW, int64_t C,
-            const float* bias, bool relu, float* y, int64_t ystride) {
+            const float* bias, float* y, int64_t ystride) {
   switch (r) {
-    case 1: return tile<1, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
-    case 2: return tile<2, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
-    case 3: return tile<3, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
-    case 4: return tile<4, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
-    case 5: return tile<5, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
-    default: return tile<6, NV>(x, xrow, wb, KH, KW, C, bias, relu, y, ystride);
+    case 1: return tile<1, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 2: return tile<2, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 3: return tile<3, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 4: return tile<4, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 5: return tile<5, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    default: return tile<6, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
   }
 }
 
@@ -100,7 +99,7 @@ int64_t padded_input_floats(const Geom& g) {
   return p.needed ? g.N * p.Hp * p.Wp * g.C : 0;
 }
 
-void forward(const Geom& g, const float* x, const float* w, const float* bias, bool relu, float* y, float* wpack,
+void forward(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* wpack,
              float* xpad, int64_t l2_bytes) {
   const int64_t C = g.C, O = g.O, KH = g.KH, KW = g.KW, OB = blocks(g), taps = KH * KW;
   const Padded P = padded(g);
@@ -163,8 +162,8 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, b
       const float* wb = wpack + ob * taps * C * kBlock;
       const float* bb = bias ? bias + ob * kBlock : nullptr;
       float* yt = y + (n * pixels + p0) * O + ob * kBlock;
-      if (nv == 2) tile_r<2>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, relu, yt, O);
-      else tile_r<1>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, relu, yt, O);
+      if (nv == 2) tile_r<2>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, yt, O);
+      else tile_r<1>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, yt, O);
     }
   }
 }
