@@ -1,17 +1,21 @@
 /**
- * The direct dense convolution forward (native/cpu/dconv_avx2.cc) against
+ * The direct dense convolution forward (native/cpu/dconv_avx2.cc) and its
+ * Winograd F(2x2, 3x3) forward against
  * the float64 reference, forced on (_gconvConfig({dense: 'on'}), with the
  * grouped kernels off so they cannot take the dense 16-32 channel cases)
  * under ISA avx2, over tile remainders, paddings, strides, kernel shapes and
  * a last block of 8 output channels; the dispatcher must take it exactly
  * where it covers the case, the automatic rule must pick it for 3x3 layers
  * of >= 64 channels only, and results must be bit-identical at 1, 2 and 3
- * threads.
+ * threads. The same for Winograd (forced on with _gconvConfig({winograd:
+ * 'on'})), whose error is bounded through winogradMag (the computation in
+ * absolute values); it must take 3x3 stride-1 dense cases only, and the
+ * automatic rule those of >= 64 channels in and out.
  */
 import test from 'ava';
 import { conv2d, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
 import { addon } from '../lib/native.js';
-import { conv2dRef, type ConvCase, convP as P } from './reference/conv.js';
+import { conv2dRef, type ConvCase, convP as P, winogradMag } from './reference/conv.js';
 import { DEVICES, ISAS } from './helpers/devices.js';
 import { T, read } from './helpers/tensors.js';
 import { abs, assertClose } from './helpers/compare.js';
@@ -36,22 +40,43 @@ const UNCOVERED: ConvCase[] = [
   { name: 'grouped', xs: [1, 5, 5, 32], ws: [32, 3, 3, 16], p: P([1, 1], [1, 1, 1, 1], [1, 1], 2), bias: false },
 ];
 
+// Winograd F(2x2, 3x3): partial tiles at the bottom/right, channel tails
+// (C % 8), a last block of 8 output channels, pads 0..2 and asymmetric, a
+// single-output map, several tile blocks and items.
+const WINO_CASES: ConvCase[] = [
+  { name: 'wino: pad 1, odd W (partial tiles), O=16, bias', xs: [2, 6, 9, 24], ws: [16, 3, 3, 24], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+  { name: 'wino: C=17 (channel tail), O=24 (block of 8), N=1, odd H', xs: [1, 7, 13, 17], ws: [24, 3, 3, 17], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+  { name: 'wino: no pad, C=5', xs: [2, 8, 7, 5], ws: [16, 3, 3, 5], p: P([1, 1], [0, 0, 0, 0], [1, 1], 1), bias: false },
+  { name: 'wino: asymmetric pad [1,0,2,1]', xs: [2, 9, 8, 32], ws: [32, 3, 3, 32], p: P([1, 1], [1, 0, 2, 1], [1, 1], 1), bias: false },
+  { name: 'wino: pad 2 (output larger than input)', xs: [1, 4, 5, 8], ws: [8, 3, 3, 8], p: P([1, 1], [2, 2, 2, 2], [1, 1], 1), bias: true },
+  { name: 'wino: 1x1 output', xs: [1, 3, 3, 8], ws: [8, 3, 3, 8], p: P([1, 1], [0, 0, 0, 0], [1, 1], 1), bias: true },
+  { name: 'wino: 64 channels, 147 tiles (several blocks; the automatic choice)', xs: [3, 14, 14, 64], ws: [64, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
+];
+
+const WINO_UNCOVERED: ConvCase[] = [
+  { name: 'wino: stride 2', xs: [1, 8, 8, 16], ws: [16, 3, 3, 16], p: P([2, 2], [1, 1, 1, 1], [1, 1], 1), bias: false },
+  { name: 'wino: 5x5', xs: [1, 8, 8, 16], ws: [16, 5, 5, 16], p: P([1, 1], [2, 2, 2, 2], [1, 1], 1), bias: false },
+  { name: 'wino: 1x1', xs: [1, 8, 8, 16], ws: [16, 1, 1, 16], p: P([1, 1], [0, 0, 0, 0], [1, 1], 1), bias: false },
+  ...UNCOVERED,
+];
+
 const denseCalls = () => addon._gconvConfig({}).denseCalls;
+const winoCalls = () => addon._gconvConfig({}).winogradCalls;
 const hasAvx2 = ISAS.includes('avx2');
 
-function forward(c: ConvCase, d: ReturnType<typeof convSetup>): { y: Float64Array; taken: number } {
+function forward(c: ConvCase, d: ReturnType<typeof convSetup>, calls = denseCalls): { y: Float64Array; taken: number } {
   const xT = T(d.x, c.xs, 'cpu'), wT = T(d.w, c.ws, 'cpu');
   const bT = d.b && T(d.b, [c.ws[0]], 'cpu');
-  const n0 = denseCalls();
+  const n0 = calls();
   const y = conv2d(xT, wT, bT, convOpts(c.p));
-  const taken = denseCalls() - n0;
+  const taken = calls() - n0;
   const out = read(y);
   for (const v of [xT, wT, bT, y] as Array<Tensor | null>) v?.dispose();
   return { y: out, taken };
 }
 
 function restore(threads: number): void {
-  addon._gconvConfig({ mode: 'auto', dense: 'auto' });
+  addon._gconvConfig({ mode: 'auto', dense: 'auto', winograd: 'auto' });
   setNumThreads(threads);
   setIsa(info().bestIsa as 'avx2');
 }
@@ -61,7 +86,7 @@ test('dense direct conv forward matches the reference where it covers the case; 
   const threads = getNumThreads();
   try {
     setIsa('avx2');
-    addon._gconvConfig({ mode: 'off', dense: 'on' });
+    addon._gconvConfig({ mode: 'off', dense: 'on', winograd: 'off' });
     for (const [i, c] of CASES.entries()) {
       const d = convSetup(c, 900 + i);
       // Each output sums K = KH*KW*C products plus the bias: |err| <= (K+1) u sum|terms| (fp32 FMA chain).
@@ -90,7 +115,7 @@ test('dense direct conv: the automatic rule takes >= 64-channel spatial kernels 
   try {
     const c64 = CASES.at(-1)!, c1x1: ConvCase = { ...CASES[3]!, xs: [1, 4, 4, 64], ws: [64, 1, 1, 64] };
     const c24 = CASES[0]!;
-    addon._gconvConfig({ mode: 'auto', dense: 'auto' });
+    addon._gconvConfig({ mode: 'auto', dense: 'auto', winograd: 'off' });
     setIsa('avx2');
     t.is(forward(c64, convSetup(c64, 1)).taken, 1, '3x3 of 64 channels: ours');
     t.is(forward(c1x1, convSetup(c1x1, 2)).taken, 0, '1x1: oneDNN');
@@ -104,6 +129,61 @@ test('dense direct conv: the automatic rule takes >= 64-channel spatial kernels 
     t.is(forward(c64, convSetup(c64, 1)).taken, 0, 'off: never');
     t.is(addon._gconvConfig({}).dense, 'off');
     t.throws(() => addon._gconvConfig({ dense: 'always' as never }), { message: /_gconvConfig: expected dense one of auto\|on\|off/ });
+  } finally {
+    restore(threads);
+  }
+});
+
+test('winograd F(2x2,3x3) forward matches the reference within its error bound; bit-identical across thread counts', (t) => {
+  if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
+  const threads = getNumThreads();
+  try {
+    setIsa('avx2');
+    addon._gconvConfig({ mode: 'off', dense: 'off', winograd: 'on' });
+    for (const [i, c] of WINO_CASES.entries()) {
+      const d = convSetup(c, 1200 + i);
+      const want = conv2dRef(d.x, c.xs, d.w, c.ws, d.b, c.p);
+      // Roundings along a path: input transform 2, weight transform 4, the
+      // C-term FMA chain, output transform 4, bias 1.
+      const mag = winogradMag(d.x, c.xs, d.w, c.ws, d.b, c.p);
+      const k = c.xs[3] + 11;
+      let first: Float64Array | null = null;
+      for (const n of [1, 2, 3]) {
+        setNumThreads(n);
+        const o = forward(c, d, winoCalls);
+        t.is(o.taken, 1, `${c.name}: winograd ran (threads ${n})`);
+        assertClose(t, o.y, want, { mag, k, name: `${c.name} threads=${n}` });
+        if (first) t.deepEqual(o.y, first, `${c.name}: same bits at ${n} threads as at 1`);
+        else first = o.y;
+      }
+    }
+    for (const [i, c] of WINO_UNCOVERED.entries()) t.is(forward(c, convSetup(c, 1250 + i), winoCalls).taken, 0, `${c.name}: not taken`);
+  } finally {
+    restore(threads);
+  }
+});
+
+test('winograd: the automatic rule takes 3x3 stride-1 layers of >= 64 channels in and out on AVX2 only', (t) => {
+  if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
+  const threads = getNumThreads();
+  try {
+    const c64 = WINO_CASES.at(-1)!;
+    const o32: ConvCase = { ...c64, ws: [32, 3, 3, 64] };
+    const s2: ConvCase = { ...c64, p: P([2, 2], [1, 1, 1, 1], [1, 1], 1) };
+    addon._gconvConfig({ mode: 'auto', dense: 'auto', winograd: 'auto' });
+    setIsa('avx2');
+    t.is(forward(c64, convSetup(c64, 1), winoCalls).taken, 1, '64 -> 64: winograd');
+    t.is(forward(o32, convSetup(o32, 2), winoCalls).taken, 0, '64 -> 32: not winograd');
+    t.is(forward(s2, convSetup(s2, 3), winoCalls).taken, 0, 'stride 2: not winograd');
+    for (const isa of ISAS.filter((i) => i !== 'avx2')) {
+      setIsa(isa);
+      t.is(forward(c64, convSetup(c64, 1), winoCalls).taken, 0, `${isa}: not winograd (AVX2 code)`);
+    }
+    setIsa('avx2');
+    addon._gconvConfig({ winograd: 'off' });
+    t.is(forward(c64, convSetup(c64, 1), winoCalls).taken, 0, 'off: never');
+    t.is(addon._gconvConfig({}).winograd, 'off');
+    t.throws(() => addon._gconvConfig({ winograd: 'yes' as never }), { message: /_gconvConfig: expected winograd one of auto\|on\|off/ });
   } finally {
     restore(threads);
   }

@@ -31,6 +31,10 @@ namespace senet::cpu {
 void dconv_config(int mode);
 int dconv_mode();
 int64_t dconv_calls();  // forward calls dispatched to it so far
+// The same for the Winograd F(2x2, 3x3) kernel (SENET_WINOGRAD).
+void winograd_config(int mode);
+int winograd_mode();
+int64_t winograd_calls();
 
 }  // namespace senet::cpu
 
@@ -53,5 +57,22 @@ int64_t padded_input_floats(const Geom& g);
 // l2_bytes: the per-core L2 size (chooses the order of the work items).
 void forward(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* wpack,
              float* xpad, int64_t l2_bytes);
+
+
+// Winograd F(2x2, 3x3) forward for 3x3 stride-1 dense convolutions (any
+// padding): transformed weights [O/16][16][C][16] (upack,
+// winograd_weight_floats), per-thread work buffers (work,
+// winograd_work_floats for `threads` threads, the number the call's
+// parallel region runs). 16 products of 2.25x fewer multiplies in all than
+// the direct kernel, which runs them (its 6 x 16 register tile); transforms
+// on 8 channels at a time. Like the direct kernel, results do not depend
+// on the thread count. Rounding: the transforms add at most a few terms of
+// the input and weights (coefficients 1 and 1/2), so errors stay within a
+// small multiple of a direct fp32 sum's.
+bool winograd_covers(const Geom& g, int64_t groups, int64_t O, int64_t dil_h, int64_t dil_w);
+int64_t winograd_weight_floats(const Geom& g);
+int64_t winograd_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes);
+void winograd_forward(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* upack,
+                      float* work, int64_t l2_bytes);
 
 }  // namespace senet::cpu::dconv

@@ -96,23 +96,30 @@ SENET_BINDING(conv2dBackwardFilter) {
   return outputs(info.Env(), out);
 }
 
-// _gconvConfig({mode?, dense?: 'auto' | 'on' | 'off'}) -> {mode, calls,
-// dense, denseCalls}: test and benchmark hook choosing between oneDNN and
-// the direct grouped kernels (mode, as SENET_GCONV=1/0) and the direct
-// dense forward kernel (dense, as SENET_DCONV=1/0); without options it only
-// reports. calls / denseCalls count the ops dispatched to them so far.
+// _gconvConfig({mode?, dense?, winograd?: 'auto' | 'on' | 'off'}) -> {mode,
+// calls, dense, denseCalls, winograd, winogradCalls}: test and benchmark
+// hook choosing between oneDNN and the direct grouped kernels (mode, as
+// SENET_GCONV=1/0), the direct dense forward kernel (dense, as
+// SENET_DCONV=1/0) and the Winograd F(2x2, 3x3) forward (winograd, as
+// SENET_WINOGRAD=1/0; it comes before the dense kernel where both may
+// run); without options it only reports. The *calls fields count the ops
+// dispatched to each so far.
 SENET_BINDING(_gconvConfig) {
   OpArgs A(info, "_gconvConfig");
   auto o = A.options(0);
-  const auto mode = opt_mode(A.op(), o, "mode"), dense = opt_mode(A.op(), o, "dense");
-  if (mode || dense) CpuStream::get().sync();
+  const auto mode = opt_mode(A.op(), o, "mode"), dense = opt_mode(A.op(), o, "dense"),
+             wino = opt_mode(A.op(), o, "winograd");
+  if (mode || dense || wino) CpuStream::get().sync();
   if (mode) cpu::gconv_config(*mode);
   if (dense) cpu::dconv_config(*dense);
+  if (wino) cpu::winograd_config(*wino);
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("mode", mode_name(cpu::gconv_mode()));
   r.Set("calls", double(cpu::gconv_calls()));
   r.Set("dense", mode_name(cpu::dconv_mode()));
   r.Set("denseCalls", double(cpu::dconv_calls()));
+  r.Set("winograd", mode_name(cpu::winograd_mode()));
+  r.Set("winogradCalls", double(cpu::winograd_calls()));
   return r;
 }
 

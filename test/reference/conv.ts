@@ -87,3 +87,58 @@ export interface ConvCase {
 export const convP = (
   stride: [number, number], padding: [number, number, number, number], dilation: [number, number], groups: number,
 ): ConvP => ({ stride, padding, dilation, groups });
+
+/**
+ * Error magnitude of Winograd F(2x2, 3x3) (stride 1, dilation 1, groups 1):
+ * the same computation with every input, weight and transform coefficient
+ * replaced by its absolute value, per output. An fp32 evaluation that
+ * rounds k times along any path errs by at most about k u times this
+ * (forward error analysis of sums and products; the 1/2s of G are exact).
+ */
+export function winogradMag(
+  x: ArrayLike<number>, xs: readonly number[], w: ArrayLike<number>, ws: readonly number[], b: ArrayLike<number> | null, p: ConvP,
+): Float64Array {
+  const [N, H, W, C] = xs as [number, number, number, number];
+  const O = ws[0]!;
+  const [, Ho, Wo] = conv2dShape(xs, ws, p) as [number, number, number, number];
+  const BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]]; // |B^T|
+  const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]]; // |G|
+  const AT = [[1, 1, 1, 0], [0, 1, 1, 1]]; // |A^T|
+  const y = new Float64Array(N * Ho * Wo * O);
+  const U = new Float64Array(O * C * 16);
+  for (let o = 0; o < O; o++)
+    for (let c = 0; c < C; c++)
+      for (let a = 0; a < 4; a++)
+        for (let e = 0; e < 4; e++) {
+          let s = 0;
+          for (let i = 0; i < 3; i++) for (let k = 0; k < 3; k++) s += G[a]![i]! * Math.abs(w[((o * 3 + i) * 3 + k) * C + c]!) * G[e]![k]!;
+          U[(o * C + c) * 16 + a * 4 + e] = s;
+        }
+  const V = new Float64Array(C * 16);
+  for (let n = 0; n < N; n++)
+    for (let ty = 0; ty < Ho; ty += 2)
+      for (let tx = 0; tx < Wo; tx += 2) {
+        V.fill(0);
+        for (let i = 0; i < 4; i++)
+          for (let k = 0; k < 4; k++) {
+            const h = ty - p.padding[0] + i, ww = tx - p.padding[2] + k;
+            if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+            for (let c = 0; c < C; c++) {
+              const d = Math.abs(x[((n * H + h) * W + ww) * C + c]!);
+              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) V[c * 16 + a * 4 + e] += BT[a]![i]! * d * BT[e]![k]!;
+            }
+          }
+        for (let o = 0; o < O; o++) {
+          const M = new Float64Array(16);
+          for (let c = 0; c < C; c++) for (let q = 0; q < 16; q++) M[q] += V[c * 16 + q]! * U[(o * C + c) * 16 + q]!;
+          for (let r = 0; r < 2; r++)
+            for (let s = 0; s < 2; s++) {
+              if (ty + r >= Ho || tx + s >= Wo) continue;
+              let v = b ? Math.abs(b[o]!) : 0;
+              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) v += AT[r]![a]! * M[a * 4 + e]! * AT[s]![e]!;
+              y[((n * Ho + ty + r) * Wo + tx + s) * O + o] = v;
+            }
+        }
+      }
+  return y;
+}
