@@ -162,8 +162,10 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, f
       const float* wb = wpack + ob * taps * C * kBlock;
       const float* bb = bias ? bias + ob * kBlock : nullptr;
       float* yt = y + (n * pixels + p0) * O + ob * kBlock;
-      if (nv == 2) tile_r<2>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, yt, O);
-      else tile_r<1>(int(p1 - p0), xp, P.Wp * C, wb, KH, KW, C, bb, yt, O);
+      // A window row's KW taps are KW*C consecutive floats of the padded
+      // input, in the packed weights' order: one loop of KW*C per row.
+      if (nv == 2) tile_r<2>(int(p1 - p0), xp, P.Wp * C, wb, KH, 1, KW * C, bb, yt, O);
+      else tile_r<1>(int(p1 - p0), xp, P.Wp * C, wb, KH, 1, KW * C, bb, yt, O);
     }
   }
 }
