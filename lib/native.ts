@@ -81,13 +81,20 @@ export interface NativeAddon {
   _copyBandwidth(bytes: number, reps: number): number;
   _seConfig(o: { blockBytes?: number; nt?: 'auto' | 'off' | 'on' }): void;
   _streamStores(o: { mode?: 'auto' | 'off' | 'on' }): 'auto' | 'off' | 'on';
-  _gconvConfig(o: { mode?: 'auto' | 'on' | 'off'; dense?: 'auto' | 'on' | 'off'; winograd?: 'auto' | 'on' | 'off' }): {
+  _gconvConfig(o: {
+    mode?: 'auto' | 'on' | 'off';
+    dense?: 'auto' | 'on' | 'off';
+    winograd?: 'auto' | 'on' | 'off';
+    bwdAsFwd?: 'auto' | 'on' | 'off';
+  }): {
     mode: 'auto' | 'on' | 'off';
     calls: number;
     dense: 'auto' | 'on' | 'off';
     denseCalls: number;
     winograd: 'auto' | 'on' | 'off';
     winogradCalls: number;
+    bwdAsFwd: 'auto' | 'on' | 'off';
+    bwdAsFwdCalls: number;
   };
   /** float32 <-> bfloat16 (CUDA tensors; a CPU tensor only to its own dtype) */
   cast(x: H, dtype: string): H;

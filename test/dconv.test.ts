@@ -10,12 +10,14 @@
  * threads. The same for Winograd (forced on with _gconvConfig({winograd:
  * 'on'})), whose error is bounded through winogradMag (the computation in
  * absolute values); it must take 3x3 stride-1 dense cases only, and the
- * automatic rule those of >= 64 channels in and out.
+ * automatic rule those of >= 64 channels in and out. Backward data of
+ * stride-1 dense convolutions run as the forward of the flipped filter
+ * (bwdAsFwd) against the reference's dx, on the direct and Winograd kernels.
  */
 import test from 'ava';
-import { conv2d, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
+import { conv2d, conv2dBackwardData, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
 import { addon } from '../lib/native.js';
-import { conv2dRef, type ConvCase, convP as P, winogradMag } from './reference/conv.js';
+import { conv2dBackwardRef, conv2dRef, type ConvCase, convP as P, winogradMag } from './reference/conv.js';
 import { DEVICES, ISAS } from './helpers/devices.js';
 import { T, read } from './helpers/tensors.js';
 import { abs, assertClose } from './helpers/compare.js';
@@ -185,6 +187,98 @@ test('winograd: the automatic rule takes 3x3 stride-1 layers of >= 64 channels i
     t.is(addon._gconvConfig({}).winograd, 'off');
     t.throws(() => addon._gconvConfig({ winograd: 'yes' as never }), { message: /_gconvConfig: expected winograd one of auto\|on\|off/ });
   } finally {
+    restore(threads);
+  }
+});
+
+// Backward data as the forward of the flipped filter: pads 0..KH-1 and
+// asymmetric, non-square kernels, 1x1, channel counts the forward kernels do
+// not cover (C = 17: oneDNN's forward), N = 1.
+const FLIP_CASES: ConvCase[] = [
+  { name: 'flip: 3x3 pad 1, C=24 O=16, odd W', xs: [2, 6, 9, 24], ws: [16, 3, 3, 24], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+  { name: 'flip: 3x3 asymmetric pad [1,0,2,1]', xs: [2, 7, 8, 16], ws: [32, 3, 3, 16], p: P([1, 1], [1, 0, 2, 1], [1, 1], 1), bias: false },
+  { name: 'flip: 5x3 pad [2,2,1,1], N=1', xs: [1, 9, 6, 8], ws: [16, 5, 3, 8], p: P([1, 1], [2, 2, 1, 1], [1, 1], 1), bias: false },
+  { name: 'flip: 3x3 no pad, pad 2', xs: [2, 6, 7, 16], ws: [8, 3, 3, 16], p: P([1, 1], [0, 2, 2, 0], [1, 1], 1), bias: false },
+  { name: 'flip: 1x1', xs: [2, 5, 5, 40], ws: [24, 1, 1, 40], p: P([1, 1], [0, 0, 0, 0], [1, 1], 1), bias: false },
+  { name: 'flip: C=17 (the forward on oneDNN)', xs: [1, 5, 6, 17], ws: [16, 3, 3, 17], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+];
+
+const FLIP_UNCOVERED: ConvCase[] = [
+  { name: 'flip: stride 2', xs: [1, 8, 8, 16], ws: [16, 3, 3, 16], p: P([2, 2], [1, 1, 1, 1], [1, 1], 1), bias: false },
+  { name: 'flip: dilation 2', xs: [1, 7, 7, 16], ws: [16, 3, 3, 16], p: P([1, 1], [2, 2, 2, 2], [2, 2], 1), bias: false },
+  { name: 'flip: grouped', xs: [1, 5, 5, 32], ws: [32, 3, 3, 16], p: P([1, 1], [1, 1, 1, 1], [1, 1], 2), bias: false },
+  { name: 'flip: pad 3 > KH-1', xs: [1, 5, 5, 16], ws: [16, 3, 3, 16], p: P([1, 1], [3, 3, 3, 3], [1, 1], 1), bias: false },
+];
+
+const flipCalls = () => addon._gconvConfig({}).bwdAsFwdCalls;
+
+function backwardData(c: ConvCase, d: ReturnType<typeof convSetup>): { dx: Float64Array; taken: number } {
+  const dyT = T(d.dy, d.ys, 'cpu'), wT = T(d.w, c.ws, 'cpu');
+  const n0 = flipCalls();
+  const dx = conv2dBackwardData(dyT, wT, c.xs, convOpts(c.p));
+  const taken = flipCalls() - n0;
+  const out = read(dx);
+  for (const v of [dyT, wT, dx]) v.dispose();
+  return { dx: out, taken };
+}
+
+/** The flipped problem: dy as input, OHWI [C,KH,KW,O] filter (flipped in space), pads KH-1-p. */
+function flipped(c: ConvCase, d: ReturnType<typeof convSetup>) {
+  const [O, KH, KW, C] = c.ws;
+  const wf = new Float64Array(d.w.length);
+  for (let o = 0; o < O; o++)
+    for (let kh = 0; kh < KH; kh++)
+      for (let kw = 0; kw < KW; kw++)
+        for (let ci = 0; ci < C; ci++) wf[((ci * KH + kh) * KW + kw) * O + o] = d.w[((o * KH + KH - 1 - kh) * KW + KW - 1 - kw) * C + ci]!;
+  const [t, b, l, r] = c.p.padding;
+  return { wf, ws: [C, KH, KW, O], p: P([1, 1], [KH - 1 - t, KH - 1 - b, KW - 1 - l, KW - 1 - r], [1, 1], 1) };
+}
+
+test('backward data as the flipped forward matches the reference dx (direct and Winograd kernels); not taken where it does not apply', (t) => {
+  if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
+  const threads = getNumThreads();
+  try {
+    setIsa('avx2');
+    addon._gconvConfig({ bwdAsFwd: 'on', winograd: 'off' });
+    for (const [i, c] of FLIP_CASES.entries()) {
+      const d = convSetup(c, 1300 + i);
+      const want = conv2dBackwardRef(d.dy, d.x, c.xs, d.w, c.ws, c.p);
+      const mag = conv2dBackwardRef(abs(d.dy), abs(d.x), c.xs, abs(d.w), c.ws, c.p);
+      const o = backwardData(c, d);
+      t.is(o.taken, 1, `${c.name}: taken`);
+      // dx sums KH*KW*O products.
+      assertClose(t, o.dx, want.dx, { mag: mag.dx, k: c.ws[1] * c.ws[2] * c.ws[0] + 1, name: c.name });
+    }
+    // 64 channels in and out, 3x3: the flipped forward on Winograd (its bound, on the flipped problem).
+    const cw: ConvCase = { name: 'flip: winograd 64 -> 64', xs: [1, 6, 7, 64], ws: [64, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false };
+    addon._gconvConfig({ winograd: 'on' });
+    const d = convSetup(cw, 1350);
+    const w0 = winoCalls();
+    const o = backwardData(cw, d);
+    t.is(winoCalls() - w0, 1, 'flip: winograd ran');
+    const f = flipped(cw, d);
+    const mag = winogradMag(d.dy, [...d.ys], f.wf, f.ws, null, f.p);
+    assertClose(t, o.dx, conv2dBackwardRef(d.dy, d.x, cw.xs, d.w, cw.ws, cw.p).dx, { mag, k: cw.ws[0] + 11, name: cw.name });
+    for (const [i, c] of FLIP_UNCOVERED.entries()) {
+      const d = convSetup(c, 1360 + i);
+      const o = backwardData(c, d);
+      t.is(o.taken, 0, `${c.name}: not taken`);
+      const want = conv2dBackwardRef(d.dy, d.x, c.xs, d.w, c.ws, c.p);
+      const mag = conv2dBackwardRef(abs(d.dy), abs(d.x), c.xs, abs(d.w), c.ws, c.p);
+      assertClose(t, o.dx, want.dx, { mag: mag.dx, k: c.ws[1] * c.ws[2] * (c.ws[0] / c.p.groups) + 1, name: c.name });
+    }
+    addon._gconvConfig({ bwdAsFwd: 'auto', winograd: 'auto' });
+    const big = backwardData(cw, convSetup(cw, 1)), small = backwardData(FLIP_CASES[0]!, convSetup(FLIP_CASES[0]!, 2));
+    t.is(big.taken, 1, 'auto: 64 -> 64 channels taken');
+    t.is(small.taken, 0, 'auto: 24 -> 16 channels not taken');
+    setIsa('scalar');
+    t.is(backwardData(cw, convSetup(cw, 1)).taken, 0, 'auto: not on the scalar ISA');
+    addon._gconvConfig({ bwdAsFwd: 'off' });
+    setIsa('avx2');
+    t.is(backwardData(cw, convSetup(cw, 1)).taken, 0, 'off: never');
+    t.throws(() => addon._gconvConfig({ bwdAsFwd: 'sometimes' as never }), { message: /_gconvConfig: expected bwdAsFwd one of auto\|on\|off/ });
+  } finally {
+    addon._gconvConfig({ bwdAsFwd: 'auto' });
     restore(threads);
   }
 });

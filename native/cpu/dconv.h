@@ -35,6 +35,11 @@ int64_t dconv_calls();  // forward calls dispatched to it so far
 void winograd_config(int mode);
 int winograd_mode();
 int64_t winograd_calls();
+// Backward data of stride-1 dense convolutions as the forward of the
+// flipped filter (conv.cc; SENET_BWD_AS_FWD): mode and calls.
+void bwd_as_fwd_config(int mode);
+int bwd_as_fwd_mode();
+int64_t bwd_as_fwd_calls();
 
 }  // namespace senet::cpu
 

@@ -12,8 +12,9 @@
 namespace senet::cpu {
 
 // conv.cc -- oneDNN convolutions, NHWC activations, OHWI weights.
+// op: the name errors carry (conv2dBackwardData runs some cases as a forward).
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, const Conv2dParams& p,
-                      const Shape& y_shape);
+                      const Shape& y_shape, const char* op = "conv2d");
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
 // Returns dw (and db when with_bias).
 std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_shape, bool with_bias,

@@ -96,23 +96,26 @@ SENET_BINDING(conv2dBackwardFilter) {
   return outputs(info.Env(), out);
 }
 
-// _gconvConfig({mode?, dense?, winograd?: 'auto' | 'on' | 'off'}) -> {mode,
-// calls, dense, denseCalls, winograd, winogradCalls}: test and benchmark
-// hook choosing between oneDNN and the direct grouped kernels (mode, as
-// SENET_GCONV=1/0), the direct dense forward kernel (dense, as
-// SENET_DCONV=1/0) and the Winograd F(2x2, 3x3) forward (winograd, as
-// SENET_WINOGRAD=1/0; it comes before the dense kernel where both may
-// run); without options it only reports. The *calls fields count the ops
-// dispatched to each so far.
+// _gconvConfig({mode?, dense?, winograd?, bwdAsFwd?: 'auto' | 'on' | 'off'})
+// -> {mode, calls, dense, denseCalls, winograd, winogradCalls, bwdAsFwd,
+// bwdAsFwdCalls}: test and benchmark hook choosing between oneDNN and the
+// direct grouped kernels (mode, as SENET_GCONV=1/0), the direct dense
+// forward kernel (dense, as SENET_DCONV=1/0), the Winograd F(2x2, 3x3)
+// forward (winograd, as SENET_WINOGRAD=1/0; it comes before the dense
+// kernel where both may run) and backward data of stride-1 dense
+// convolutions as the forward of the flipped filter (bwdAsFwd, as
+// SENET_BWD_AS_FWD=1/0); without options it only reports. The *Calls
+// fields count the ops dispatched to each so far.
 SENET_BINDING(_gconvConfig) {
   OpArgs A(info, "_gconvConfig");
   auto o = A.options(0);
   const auto mode = opt_mode(A.op(), o, "mode"), dense = opt_mode(A.op(), o, "dense"),
-             wino = opt_mode(A.op(), o, "winograd");
-  if (mode || dense || wino) CpuStream::get().sync();
+             wino = opt_mode(A.op(), o, "winograd"), flip = opt_mode(A.op(), o, "bwdAsFwd");
+  if (mode || dense || wino || flip) CpuStream::get().sync();
   if (mode) cpu::gconv_config(*mode);
   if (dense) cpu::dconv_config(*dense);
   if (wino) cpu::winograd_config(*wino);
+  if (flip) cpu::bwd_as_fwd_config(*flip);
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("mode", mode_name(cpu::gconv_mode()));
   r.Set("calls", double(cpu::gconv_calls()));
@@ -120,6 +123,8 @@ SENET_BINDING(_gconvConfig) {
   r.Set("denseCalls", double(cpu::dconv_calls()));
   r.Set("winograd", mode_name(cpu::winograd_mode()));
   r.Set("winogradCalls", double(cpu::winograd_calls()));
+  r.Set("bwdAsFwd", mode_name(cpu::bwd_as_fwd_mode()));
+  r.Set("bwdAsFwdCalls", double(cpu::bwd_as_fwd_calls()));
   return r;
 }
 
