@@ -10,7 +10,7 @@
  * threads. The same for Winograd (forced on with _gconvConfig({winograd:
  * 'on'})), whose error is bounded through winogradMag (the computation in
  * absolute values); it must take 3x3 stride-1 dense cases only, and the
- * automatic rule those of >= 64 channels in and out. Backward data of
+ * automatic rule those of >= 16 channels in and out. Backward data of
  * stride-1 dense convolutions run as the forward of the flipped filter
  * (bwdAsFwd) against the reference's dx, on the direct and Winograd kernels.
  */
@@ -165,17 +165,19 @@ test('winograd F(2x2,3x3) forward matches the reference within its error bound; 
   }
 });
 
-test('winograd: the automatic rule takes 3x3 stride-1 layers of >= 64 channels in and out on AVX2 only', (t) => {
+test('winograd: the automatic rule takes 3x3 stride-1 layers of >= 16 channels in and out on AVX2 only', (t) => {
   if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
   const threads = getNumThreads();
   try {
     const c64 = WINO_CASES.at(-1)!;
-    const o32: ConvCase = { ...c64, ws: [32, 3, 3, 64] };
+    const o8: ConvCase = { ...c64, ws: [8, 3, 3, 64] };
+    const c16: ConvCase = { ...c64, xs: [2, 5, 6, 16], ws: [16, 3, 3, 16] };
     const s2: ConvCase = { ...c64, p: P([2, 2], [1, 1, 1, 1], [1, 1], 1) };
     addon._gconvConfig({ mode: 'auto', dense: 'auto', winograd: 'auto' });
     setIsa('avx2');
     t.is(forward(c64, convSetup(c64, 1), winoCalls).taken, 1, '64 -> 64: winograd');
-    t.is(forward(o32, convSetup(o32, 2), winoCalls).taken, 0, '64 -> 32: not winograd');
+    t.is(forward(c16, convSetup(c16, 4), winoCalls).taken, 1, '16 -> 16: winograd (before the grouped kernels)');
+    t.is(forward(o8, convSetup(o8, 2), winoCalls).taken, 0, '64 -> 8: not winograd');
     t.is(forward(s2, convSetup(s2, 3), winoCalls).taken, 0, 'stride 2: not winograd');
     for (const isa of ISAS.filter((i) => i !== 'avx2')) {
       setIsa(isa);
@@ -268,9 +270,12 @@ test('backward data as the flipped forward matches the reference dx (direct and 
       assertClose(t, o.dx, want.dx, { mag: mag.dx, k: c.ws[1] * c.ws[2] * (c.ws[0] / c.p.groups) + 1, name: c.name });
     }
     addon._gconvConfig({ bwdAsFwd: 'auto', winograd: 'auto' });
-    const big = backwardData(cw, convSetup(cw, 1)), small = backwardData(FLIP_CASES[0]!, convSetup(FLIP_CASES[0]!, 2));
-    t.is(big.taken, 1, 'auto: 64 -> 64 channels taken');
-    t.is(small.taken, 0, 'auto: 24 -> 16 channels not taken');
+    const auto = (c: ConvCase) => backwardData(c, convSetup(c, 1)).taken;
+    t.is(auto(cw), 1, 'auto: 3x3 64 -> 64 channels taken');
+    t.is(auto(FLIP_CASES[0]!), 1, 'auto: 3x3 24 -> 16 channels taken');
+    t.is(auto(FLIP_CASES[3]!), 0, 'auto: 3x3 16 -> 8 channels not taken');
+    t.is(auto(FLIP_CASES[2]!), 0, 'auto: 5x3 not taken');
+    t.is(auto(FLIP_CASES[5]!), 0, 'auto: C=17 not taken');
     setIsa('scalar');
     t.is(backwardData(cw, convSetup(cw, 1)).taken, 0, 'auto: not on the scalar ISA');
     addon._gconvConfig({ bwdAsFwd: 'off' });

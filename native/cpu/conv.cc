@@ -6,10 +6,11 @@
 // 16-32 channels, may instead run on our direct kernels (cpu/gconv.h);
 // dense spatial forward convolutions of >= 64 channels on AVX2 run on the
 // direct dense kernel (cpu/dconv.h; SENET_DCONV=0/1 or
-// _gconvConfig({dense}) to force, see dense_direct_faster), and those of
-// them that are 3x3 stride 1 with >= 64 channels in and out on its
-// Winograd F(2x2, 3x3) variant (SENET_WINOGRAD=0/1 or
-// _gconvConfig({winograd}); see winograd_faster).
+// _gconvConfig({dense}) to force, see dense_direct_faster); dense 3x3
+// stride-1 forward convolutions of >= 16 channels in and out on AVX2 on its
+// Winograd F(2x2, 3x3) variant, before any other (SENET_WINOGRAD=0/1 or
+// _gconvConfig({winograd}); see winograd_faster), and so do the backward
+// data of those (as the forward of the flipped filter, see flip_faster).
 // The rule, per direction and shape:
 //   SENET_GCONV=0 / _gconvConfig({mode:'off'}): never;
 //   SENET_GCONV=1 / mode 'on': whenever the kernels cover the case;
@@ -247,14 +248,18 @@ bool dense_direct_faster(const gconv::Geom& g) {
   return g.G == 1 && g.C >= 64 && g.KH * g.KW > 1;
 }
 
-// Winograd's automatic choice: 3x3 stride 1 (winograd_covers) with >= 64
-// channels in and out, where it was measured 1.2-2x faster than the direct
-// kernel (ResNet-50's four 3x3 stages at batch 16, 2 Zen3 cores, the three
-// kernels interleaved in one process: 56x56x64 19.7 vs 27.1 ms, 28x28x128
-// 14.6 vs 29.2, 14x14x256 13.6 vs 29.2, 7x7x512 21.1 vs 28.1; the 7x7 maps
-// waste 64/49 of a tile grid). Below 64 channels the transforms weigh more
-// against the 16 products (not measured faster).
-bool winograd_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 64 && g.O >= 64; }
+// Winograd's automatic choice: 3x3 stride 1 (winograd_covers) with >= 16
+// channels in and out. Measured on 2 Zen3 cores against what ran before
+// (the kernels interleaved in one process): ResNet-50's four 3x3 stages at
+// batch 16, against the direct kernel, 1.2-2x (56x56x64 19.7 vs 27.1 ms,
+// 28x28x128 14.6 vs 29.2, 14x14x256 13.6 vs 29.2, 7x7x512 21.1 vs 28.1; the
+// 7x7 maps waste 64/49 of a tile grid); the bench's small SE-ResNet stages
+// at batch 128, against the grouped kernels / oneDNN, 1.1-1.35x (28x28x16
+// 3.28 vs 3.55, 14x14x32 2.49 vs 2.88, 7x7x64 2.85 vs 3.83) and 1.6x for
+// 24 channels. Below 16 channels it was not measured to gain (16 -> 8:
+// 3.52 vs 3.78 ms, within noise; the backward data of that layer, flipped
+// onto it, 3.12 vs 2.38 ms).
+bool winograd_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 16 && g.O >= 16; }
 
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
@@ -353,6 +358,20 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
     });
   };
   std::optional<Tensor> bias = b;
+  // Winograd first: forced on it takes every case it covers (automatically
+  // it takes none the grouped kernels would).
+  if (use_winograd(G, p, isa)) {
+    ++g_wino_calls;
+    const dconv::Geom D = dense_geom(G);
+    CpuStream::get().enqueue("conv2d", [D, x, w, bias, y] {
+      const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
+      float* upack = static_cast<float*>(scratch(8, size_t(dconv::winograd_weight_floats(D)) * sizeof(float)));
+      float* work =
+          static_cast<float*>(scratch(9, size_t(dconv::winograd_work_floats(D, threads, l2)) * sizeof(float)));
+      dconv::winograd_forward(D, x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), upack, work, l2);
+    });
+    return y;
+  }
   // The direct kernels when forced or chosen; oneDNN's primitive is made only when its name decides.
   std::shared_ptr<FwdPrims> P;
   bool direct = covered && (mode == 1 || few_channels(Dir::Fwd, G, isa));
@@ -363,18 +382,6 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
       const int W = isa_width(isa);
       float* work = gconv_scratch(gconv::forward_work(G, W));
       gconv_fwd(isa)(G, gconv_plan(), x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), work);
-    });
-    return y;
-  }
-  if (use_winograd(G, p, isa)) {
-    ++g_wino_calls;
-    const dconv::Geom D = dense_geom(G);
-    CpuStream::get().enqueue("conv2d", [D, x, w, bias, y] {
-      const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
-      float* upack = static_cast<float*>(scratch(8, size_t(dconv::winograd_weight_floats(D)) * sizeof(float)));
-      float* work =
-          static_cast<float*>(scratch(9, size_t(dconv::winograd_work_floats(D, threads, l2)) * sizeof(float)));
-      dconv::winograd_forward(D, x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), upack, work, l2);
     });
     return y;
   }
@@ -427,15 +434,17 @@ std::optional<Conv2dParams> flipped_params(const Shape& x, const Shape& w, const
   return f;
 }
 
-// The automatic choice: AVX2, >= 64 channels in and out (C % 8 == 0), where
-// the flipped forward runs on the Winograd (3x3) or direct kernel: 3x3 pad 1
-// at batch 16 on 2 Zen3 cores, interleaved in one process, 1.2-2.0x
-// (56x56x64 33.5 -> 18.7 ms, 28x28x128 33.0 -> 16.6, 14x14x256 28.7 ->
-// 16.6, 7x7x512 32.0 -> 26.8). With 16-64 channels at batch 128 (the
-// bench's small SE-ResNet) the gconv / oneDNN backward kernels were as fast
-// or faster (0.87-0.96x), so they keep those.
+// The automatic choice: AVX2, where the flipped forward is one Winograd
+// takes automatically (3x3, >= 16 channels in and out, C % 8 == 0): 3x3 pad
+// 1 on 2 Zen3 cores, interleaved in one process, at batch 16 1.2-2.0x
+// oneDNN's backward data (56x56x64 33.5 -> 18.7 ms, 28x28x128 33.0 -> 16.6,
+// 14x14x256 28.7 -> 16.6, 7x7x512 32.0 -> 26.8), at batch 128 with 16-64
+// channels 1.05-1.25x the grouped kernels / oneDNN (28x28x16 3.64 -> 3.43,
+// 14x14x32 2.96 -> 2.51, 7x7x64 3.93 -> 3.12). Flipped onto the direct
+// kernel alone it was no faster for 16-64 channels, so other kernels keep
+// the old path.
 bool flip_faster(const Shape& x, const Shape& w, Isa isa) {
-  return isa == Isa::Avx2 && x[3] % 8 == 0 && x[3] >= 64 && w[0] >= 64;
+  return isa == Isa::Avx2 && w[1] == 3 && w[2] == 3 && x[3] % 8 == 0 && x[3] >= 16 && w[0] >= 16;
 }
 
 }  // namespace
