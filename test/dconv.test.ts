@@ -12,12 +12,13 @@
  * absolute values); it must take 3x3 stride-1 dense cases only, and the
  * automatic rule those of >= 16 channels in and out. Backward data of
  * stride-1 dense convolutions run as the forward of the flipped filter
- * (bwdAsFwd) against the reference's dx, on the direct and Winograd kernels.
+ * (bwdAsFwd) against the reference's dx, on the direct and Winograd kernels;
+ * the Winograd weight gradient against the reference's dw (its own bound).
  */
 import test from 'ava';
-import { conv2d, conv2dBackwardData, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
 import { addon } from '../lib/native.js';
-import { conv2dBackwardRef, conv2dRef, type ConvCase, convP as P, winogradMag } from './reference/conv.js';
+import { conv2dBackwardRef, conv2dRef, type ConvCase, convP as P, winogradMag, winogradWgradMag } from './reference/conv.js';
 import { DEVICES, ISAS } from './helpers/devices.js';
 import { T, read } from './helpers/tensors.js';
 import { abs, assertClose } from './helpers/compare.js';
@@ -284,6 +285,57 @@ test('backward data as the flipped forward matches the reference dx (direct and 
     t.throws(() => addon._gconvConfig({ bwdAsFwd: 'sometimes' as never }), { message: /_gconvConfig: expected bwdAsFwd one of auto\|on\|off/ });
   } finally {
     addon._gconvConfig({ bwdAsFwd: 'auto' });
+    restore(threads);
+  }
+});
+
+function backwardFilter(c: ConvCase, d: ReturnType<typeof convSetup>, withBias = false): { dw: Float64Array; taken: number } {
+  const dyT = T(d.dy, d.ys, 'cpu'), xT = T(d.x, c.xs, 'cpu');
+  const n0 = winoCalls();
+  const g = conv2dBackwardFilter(dyT, xT, c.ws, { ...convOpts(c.p), withBias });
+  const taken = winoCalls() - n0;
+  const out = read(g.dw);
+  for (const v of [dyT, xT, g.dw, g.db] as Array<Tensor | null>) v?.dispose();
+  return { dw: out, taken };
+}
+
+test('winograd weight gradient matches the reference dw within its error bound; bit-identical across thread counts; bias-free only', (t) => {
+  if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
+  const threads = getNumThreads();
+  try {
+    setIsa('avx2');
+    addon._gconvConfig({ winograd: 'on' });
+    // WINO_CASES plus one with more tiles than a block (several blocks accumulate).
+    const cases: ConvCase[] = [
+      ...WINO_CASES,
+      // 162 tiles in blocks of 80 (2 x L2 / 12 KiB per tile at 512 KiB of L2; at 1 MiB, 2 blocks)
+      { name: 'wino wgrad: 64 -> 128 (several tile blocks)', xs: [2, 18, 18, 64], ws: [128, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const d = convSetup(c, 1400 + i);
+      const want = conv2dBackwardRef(d.dy, d.x, c.xs, d.w, c.ws, c.p).dw;
+      const mag = winogradWgradMag(d.x, c.xs, d.dy, c.ws, c.p);
+      // Roundings along a path: input transform 2, gradient transform 2, the
+      // sum over tiles (one FMA chain), weight transform 4.
+      const tiles = c.xs[0] * Math.ceil(d.ys[1]! / 2) * Math.ceil(d.ys[2]! / 2);
+      let first: Float64Array | null = null;
+      for (const n of [1, 2, 3]) {
+        setNumThreads(n);
+        const o = backwardFilter(c, d);
+        t.is(o.taken, 1, `${c.name}: winograd weight gradient ran (threads ${n})`);
+        assertClose(t, o.dw, want, { mag, k: tiles + 9, name: `${c.name} dw threads=${n}` });
+        if (first) t.deepEqual(o.dw, first, `${c.name}: same bits at ${n} threads as at 1`);
+        else first = o.dw;
+      }
+    }
+    const c0 = WINO_CASES[0]!;
+    t.is(backwardFilter(c0, convSetup(c0, 5), true).taken, 0, 'with a bias gradient: not winograd');
+    for (const c of WINO_UNCOVERED) t.is(backwardFilter(c, convSetup(c, 6)).taken, 0, `${c.name}: not taken`);
+    addon._gconvConfig({ winograd: 'auto' });
+    const c64 = WINO_CASES.at(-1)!, c32: ConvCase = { ...c64, xs: [3, 14, 14, 32], ws: [32, 3, 3, 32] };
+    t.is(backwardFilter(c64, convSetup(c64, 7)).taken, 1, 'auto: 64 -> 64 taken');
+    t.is(backwardFilter(c32, convSetup(c32, 8)).taken, 0, 'auto: 32 -> 32 not taken');
+  } finally {
     restore(threads);
   }
 });

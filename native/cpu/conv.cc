@@ -261,6 +261,14 @@ bool dense_direct_faster(const gconv::Geom& g) {
 // onto it, 3.12 vs 2.38 ms).
 bool winograd_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 16 && g.O >= 16; }
 
+// The weight gradient's automatic choice: >= 64 channels in and out, where
+// it ran 1.5-2.1x oneDNN's backward weights (7x7x64 at batch 128 6.5-7.0 vs
+// 10.7-10.9 ms, ResNet-50's 56x56x64 and 14x14x256 at batch 16 24-40 vs
+// 49-70 ms and 20-29 vs 42-57 ms; interleaved in one process); with 32
+// channels it was even (0.9-1.1x) and with 16 slower (0.3-0.6x: the
+// transforms outweigh 16 x 16 products).
+bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 64 && g.O >= 64; }
+
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
 int mode_of(std::atomic<int>& mode, const char* env) {
@@ -318,14 +326,14 @@ bool use_dense_direct(const gconv::Geom& g, const Conv2dParams& p, Isa isa) {
 // Winograd F(2x2, 3x3) (dconv.h) for 3x3 stride-1 dense forward
 // convolutions on AVX2: forced by SENET_WINOGRAD=1 / _gconvConfig({winograd:
 // 'on'}); automatically where winograd_faster says.
-bool use_winograd(const gconv::Geom& g, const Conv2dParams& p, Isa isa) {
+bool use_winograd(const gconv::Geom& g, const Conv2dParams& p, Isa isa, bool wgrad = false) {
   if (isa != Isa::Avx2) return false;
   const dconv::Geom D = dense_geom(g);
   if (!dconv::winograd_covers(D, p.groups, g.O, p.dil_h, p.dil_w)) return false;
   const double copies = double(dconv::winograd_weight_floats(D)) * sizeof(float);
   if (copies > double(int64_t(1) << 30)) return false;
   const int m = winograd_mode();
-  return m == 1 || (m < 0 && winograd_faster(g));
+  return m == 1 || (m < 0 && (wgrad ? winograd_wgrad_faster(g) : winograd_faster(g)));
 }
 
 }  // namespace
@@ -554,6 +562,18 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
       });
     });
   };
+  if (!with_bias && use_winograd(G, p, isa, /*wgrad=*/true)) {
+    // Winograd weight gradient (bias-free: the layers it serves feed BN).
+    ++g_wino_calls;
+    Tensor dw = empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter");
+    const dconv::Geom D = dense_geom(G);
+    CpuStream::get().enqueue("conv2dBackwardFilter", [D, dy, x, dw] {
+      const int64_t l2 = int64_t(l2_cache_bytes());
+      float* work = static_cast<float*>(scratch(9, size_t(dconv::winograd_wgrad_work_floats(D, l2)) * sizeof(float)));
+      dconv::winograd_backward_weights(D, x.f32(), dy.f32(), dw.f32(), work, l2);
+    });
+    return {dw};
+  }
   std::shared_ptr<BwdFilterPrims> P;
   bool direct = covered && (mode == 1 || few_channels(Dir::BwdWeights, G, isa));
   if (covered && !direct) direct = onednn_fallback((P = prims())->impl);

@@ -142,3 +142,56 @@ export function winogradMag(
       }
   return y;
 }
+
+/**
+ * Error magnitude of the Winograd F(2x2, 3x3) weight gradient (stride 1,
+ * groups 1): dW = G^T (sum over tiles of (A dY A^T) . (B^T d B)) G with
+ * every value and coefficient replaced by its absolute value, per weight.
+ */
+export function winogradWgradMag(
+  x: ArrayLike<number>, xs: readonly number[], dy: ArrayLike<number>, ws: readonly number[], p: ConvP,
+): Float64Array {
+  const [N, H, W, C] = xs as [number, number, number, number];
+  const O = ws[0]!;
+  const [, Ho, Wo] = conv2dShape(xs, ws, p) as [number, number, number, number];
+  const BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]]; // |B^T|
+  const A = [[1, 0], [1, 1], [1, 1], [0, 1]]; // |A|
+  const GT = [[1, 0.5, 0.5, 0], [0, 0.5, 0.5, 0], [0, 0.5, 0.5, 1]]; // |G^T|
+  const dU = new Float64Array(O * C * 16);
+  const V = new Float64Array(C * 16), Y = new Float64Array(O * 16);
+  for (let n = 0; n < N; n++)
+    for (let ty = 0; ty < Ho; ty += 2)
+      for (let tx = 0; tx < Wo; tx += 2) {
+        V.fill(0);
+        Y.fill(0);
+        for (let i = 0; i < 4; i++)
+          for (let k = 0; k < 4; k++) {
+            const h = ty - p.padding[0] + i, w = tx - p.padding[2] + k;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            for (let c = 0; c < C; c++) {
+              const d = Math.abs(x[((n * H + h) * W + w) * C + c]!);
+              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) V[c * 16 + a * 4 + e] += BT[a]![i]! * d * BT[e]![k]!;
+            }
+          }
+        for (let i = 0; i < 2; i++)
+          for (let k = 0; k < 2; k++) {
+            if (ty + i >= Ho || tx + k >= Wo) continue;
+            for (let o = 0; o < O; o++) {
+              const g = Math.abs(dy[((n * Ho + ty + i) * Wo + tx + k) * O + o]!);
+              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) Y[o * 16 + a * 4 + e] += A[a]![i]! * g * A[e]![k]!;
+            }
+          }
+        for (let o = 0; o < O; o++)
+          for (let c = 0; c < C; c++) for (let q = 0; q < 16; q++) dU[(o * C + c) * 16 + q] += Y[o * 16 + q]! * V[c * 16 + q]!;
+      }
+  const dw = new Float64Array(O * 9 * C);
+  for (let o = 0; o < O; o++)
+    for (let c = 0; c < C; c++)
+      for (let kh = 0; kh < 3; kh++)
+        for (let kw = 0; kw < 3; kw++) {
+          let s = 0;
+          for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) s += GT[kh]![a]! * dU[(o * C + c) * 16 + a * 4 + e]! * GT[kw]![e]!;
+          dw[((o * 3 + kh) * 3 + kw) * C + c] = s;
+        }
+  return dw;
+}
