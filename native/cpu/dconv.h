@@ -1,4 +1,6 @@
-// Direct NHWC dense convolution, forward (CPU, AVX2 + FMA).
+// Direct NHWC dense convolution, forward (CPU, AVX2 + FMA), and the
+// Winograd F(2x2, 3x3) forward and weight gradient built on its register
+// tile (declared at the end).
 //
 // oneDNN 2.6's jit:avx2 forward for NHWC 3x3 convolutions of 64-512
 // channels runs at 35-45% of this machine's FMA peak (ResNet-50's 3x3
@@ -8,7 +10,8 @@
 //   tile      R <= 6 consecutive output pixels of a sample (a tile may
 //             span output rows) x 16 output channels (two 8-float
 //             vectors): 12 accumulators in registers.
-//   inner     for every tap (kh, kw) and input channel ci: two vector
+//   inner     for every window row kh, over its KW*C inputs (consecutive
+//             in the padded input and in the packed weights): two vector
 //             loads of packed weights, R broadcasts of inputs, 2R FMAs.
 //   weights   packed per call to [O/16][KH][KW][C][16] (one 16-channel
 //             block's weights are contiguous per tap; O % 8 == 0, a last
@@ -17,9 +20,9 @@
 //             the tile loop has no edge tests.
 //   epilogue  + bias (the accumulators start from it), stored once.
 //
-// Work is split over (sample, tile, channel block) with a static schedule;
-// results do not depend on the thread count (each output is one thread's
-// sum in a fixed order).
+// Work is split over (sample, tile, channel block), handed out dynamically
+// in chunks; results do not depend on the thread count (each output is one
+// thread's sum in a fixed order).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +34,8 @@ namespace senet::cpu {
 void dconv_config(int mode);
 int dconv_mode();
 int64_t dconv_calls();  // forward calls dispatched to it so far
-// The same for the Winograd F(2x2, 3x3) kernel (SENET_WINOGRAD).
+// The same for the Winograd F(2x2, 3x3) kernels (SENET_WINOGRAD; the calls
+// count forward and weight-gradient dispatches).
 void winograd_config(int mode);
 int winograd_mode();
 int64_t winograd_calls();
