@@ -349,7 +349,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
   const bool covered = mode != 0 && gconv_covers(Dir::Fwd, G, isa);
   auto prims = [&] {
     return fwd_cache().get(conv_key("fwd", x.shape, w.shape, y_shape, p, has_bias), [&] {
-      return dnnl_call("conv2d", [&] {
+      return dnnl_call(op, [&] {
         auto g = geometry(x.shape, w.shape, y_shape, p);
         auto pd = fwd_pd(g, has_bias);
         auto r = std::make_shared<FwdPrims>();
@@ -371,7 +371,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
   if (use_winograd(G, p, isa)) {
     ++g_wino_calls;
     const dconv::Geom D = dense_geom(G);
-    CpuStream::get().enqueue("conv2d", [D, x, w, bias, y] {
+    CpuStream::get().enqueue(op, [D, x, w, bias, y] {
       const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
       float* upack = static_cast<float*>(scratch(8, size_t(dconv::winograd_weight_floats(D)) * sizeof(float)));
       float* work =
@@ -386,7 +386,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
   if (covered && !direct) direct = onednn_fallback((P = prims())->impl);
   if (direct) {
     ++g_gconv_calls;
-    CpuStream::get().enqueue("conv2d", [G, isa, x, w, bias, y] {
+    CpuStream::get().enqueue(op, [G, isa, x, w, bias, y] {
       const int W = isa_width(isa);
       float* work = gconv_scratch(gconv::forward_work(G, W));
       gconv_fwd(isa)(G, gconv_plan(), x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), work);
@@ -396,7 +396,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
   if (use_dense_direct(G, p, isa)) {
     ++g_dconv_calls;
     const dconv::Geom D = dense_geom(G);
-    CpuStream::get().enqueue("conv2d", [D, x, w, bias, y] {
+    CpuStream::get().enqueue(op, [D, x, w, bias, y] {
       float* wpack = static_cast<float*>(scratch(8, size_t(dconv::packed_weight_floats(D)) * sizeof(float)));
       const int64_t pad = dconv::padded_input_floats(D);
       float* xpad = pad ? static_cast<float*>(scratch(9, size_t(pad) * sizeof(float))) : nullptr;
@@ -406,8 +406,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
     return y;
   }
   if (!P) P = prims();
-  CpuStream::get().enqueue("conv2d", [P, x, w, bias, y] {
-    dnnl_call("conv2d", [&] {
+  CpuStream::get().enqueue(op, [P, x, w, bias, y, op] {
+    dnnl_call(op, [&] {
       auto& s = stream();
       const memory wm = P->w.run(mem(P->user_w, w.f32()));
       std::unordered_map<int, memory> args{
