@@ -5,9 +5,10 @@
  * the same policy and scored with the same FLOP/byte counts, so the numbers
  * in one table are comparable.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuTimes } from '../lib/cli/cpu_load.js';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
@@ -163,16 +164,14 @@ export interface CpuSnapshot {
 }
 
 export function cpuSnapshot(): CpuSnapshot | null {
-  if (!existsSync('/proc/stat')) return null;
+  const cpu = cpuTimes();
+  if (!cpu) return null;
   try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal (guest is already in user)
-    const busy = cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + (cpu[7] ?? 0);
     const self = readFileSync('/proc/self/stat', 'utf8');
     const f = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number);
     // fields 14-17 of /proc/self/stat (utime stime cutime cstime), counted from "state" = field 3
     const own = f[11]! + f[12]! + f[13]! + f[14]!;
-    return { machineBusy: busy, own, t: performance.now() };
+    return { machineBusy: cpu.busy, own, t: performance.now() };
   } catch {
     return null;
   }

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { serializeSafetensors, readSafetensors, entryToFloat32 } from '../lib/io/safetensors.js';
 import { Rng } from './helpers/rng.js';
+import { cpuTimes } from '../lib/cli/cpu_load.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const senet = (...args: string[]) => {
@@ -118,4 +119,17 @@ test('missing data says how to get it; bad options name the flag', (t) => {
   t.regex(senet('train', '--gate', 'swish', '--data', dir, '--dataset', 'mnist').err, /--gate: expected one of sigmoid\|tanh\|relu, got 'swish'/);
   t.regex(senet('eval', join(dir, 'missing.safetensors')).err, /checkpoint: .*missing\.safetensors does not exist/);
   t.regex(senet('predict', join(dir, 'x.safetensors'), '--input-tensor', 'a', '-o', 'b').err, /has no senet metadata \(not a senet checkpoint; timm weights go through `senet import-timm`\)|does not exist/);
+});
+
+test('cpuTimes: /proc/stat read as busy and idle ticks that only grow (the CLI spin choice and the bench load column)', (t) => {
+  if (!existsSync('/proc/stat')) return t.pass();
+  const a = cpuTimes()!;
+  t.truthy(a, 'readable');
+  t.true(Number.isFinite(a.busy) && Number.isFinite(a.idle) && a.busy >= 0 && a.idle >= 0);
+  let x = 0;
+  const end = performance.now() + 60;
+  while (performance.now() < end) x += Math.sqrt(x + 1); // burn ~60 ms: at least a few busy ticks
+  const b = cpuTimes()!;
+  t.true(b.busy >= a.busy && b.idle >= a.idle, 'monotonic');
+  t.true(b.busy + b.idle > a.busy + a.idle, `ticks passed (${x > 0})`);
 });

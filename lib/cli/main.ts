@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** The `senet` command: train, eval, predict, info, import-timm. */
-import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { SenetError } from '../errors.js';
+import { cpuTimes } from './cpu_load.js';
 
 const USAGE = `
 senet <command> [options]       (senet <command> --help for each)
@@ -32,21 +32,13 @@ function spinWhenIdle(): void {
 
 /** The fraction of all cores busy (0..1), over a quarter second where /proc/stat exists. */
 function busyFraction(): number {
-  const sample = (): [number, number] | null => {
-    try {
-      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-      const idle = (f[3] ?? 0) + (f[4] ?? 0);
-      return [f.reduce((a, b) => a + b, 0), idle];
-    } catch {
-      return null;
-    }
-  };
-  const a = sample();
+  const a = cpuTimes();
   if (!a) return loadavg()[0]! / availableParallelism();
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
-  const b = sample()!;
-  const total = b[0] - a[0];
-  return total > 0 ? 1 - (b[1] - a[1]) / total : 1;
+  const b = cpuTimes();
+  if (!b) return loadavg()[0]! / availableParallelism();
+  const busy = b.busy - a.busy, total = busy + b.idle - a.idle;
+  return total > 0 ? busy / total : 1;
 }
 
 async function main(argv: string[]): Promise<void> {
