@@ -81,6 +81,8 @@ export interface NativeAddon {
   _copyBandwidth(bytes: number, reps: number): number;
   _seConfig(o: { blockBytes?: number; nt?: 'auto' | 'off' | 'on' }): void;
   _streamStores(o: { mode?: 'auto' | 'off' | 'on' }): 'auto' | 'off' | 'on';
+  /** {on: true} starts timing the CPU stream's tasks; {on: false} stops and reports */
+  _streamProfile(o: { on: boolean }): { ops: Array<{ op: string; calls: number; ms: number }>; busyMs: number; idleMs: number } | undefined;
   _gconvConfig(o: {
     mode?: 'auto' | 'on' | 'off';
     dense?: 'auto' | 'on' | 'off';

@@ -1,9 +1,10 @@
 import test from 'ava';
 import {
   Tensor, tensor, zeros, ones, full, randn, randu, tidy, keep, dispose, memory, sync, syncSync, setSeed, conv2d,
-  softmaxCrossEntropy, emptyCache, SenetError, info, type SenetErrorCode,
+  softmaxCrossEntropy, emptyCache, SenetError, info, relu, add, type SenetErrorCode,
 } from '../lib/index.js';
-import { perDevice } from './helpers/devices.js';
+import { addon } from '../lib/native.js';
+import { DEVICES, perDevice } from './helpers/devices.js';
 
 const bad = (t: import('ava').ExecutionContext, fn: () => unknown, code: SenetErrorCode, re: RegExp) => {
   const e = t.throws(fn, { instanceOf: SenetError });
@@ -203,4 +204,23 @@ perDevice('to(device) copies a tensor; modules move with their parameters and bu
   if (!info().devices.includes('cuda:0'))
     bad(t, () => a.to('cuda:0'), 'SENET_DEVICE', /^tensor: expected device cpu \(this build of senet has no CUDA\)|cuda/);
   dispose([a, b]);
+});
+
+test.serial('_streamProfile: times the tasks the CPU stream runs, per op, and reports when stopped', (t) => {
+  if (!DEVICES.includes('cpu')) return t.pass();
+  addon._streamProfile({ on: true });
+  const x = randn([64, 64], { seed: 1 });
+  const ys = [relu(x), relu(x), add(x, x)];
+  const p = addon._streamProfile({ on: false })!;
+  const find = (op: string) => p.ops.find((o) => o.op === op);
+  t.true((find('relu')?.calls ?? 0) >= 2, 'relu counted');
+  t.true((find('add')?.calls ?? 0) >= 1, 'add counted');
+  t.true(p.ops.every((o) => o.ms >= 0 && o.calls >= 1) && p.busyMs >= 0 && p.idleMs >= 0);
+  t.true(Math.abs(p.ops.reduce((a, o) => a + o.ms, 0) - p.busyMs) < 1e-6, 'busy is the sum of the ops');
+  for (let i = 1; i < p.ops.length; i++) t.true(p.ops[i - 1]!.ms >= p.ops[i]!.ms, 'largest first');
+  // stopped: nothing more is recorded
+  const z = relu(x);
+  const q = addon._streamProfile({ on: false })!;
+  t.deepEqual(q.ops, []);
+  for (const v of [x, ...ys, z]) v.dispose();
 });

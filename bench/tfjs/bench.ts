@@ -34,6 +34,7 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '../../lib/tfjs/index.js';
 import { nativeKernelNames, senetBackend } from '../../lib/tfjs/index.js';
 import * as senet from '../../lib/index.js';
+import { addon } from '../../lib/native.js';
 import { createModel } from '../../models/index.js';
 import { BENCH_DIR, RESULTS_DIR, errorMessage, measure, median, waitForIdle, type Policy, type RunFn, type Timing } from '../lib.js';
 import { resnet50, smallSeResNet } from './models.js';
@@ -340,14 +341,30 @@ interface Breakdown {
   issue_ms: number;
   native_kernel_ms: number;
   per_kernel_ms: Record<string, { calls: number; ms: number }>;
+  /** senet's stream over 3 steps, per step, unsynchronised (_streamProfile): busy / idle ms and per native op */
+  stream: { busy_ms: number; idle_ms: number; ops: Record<string, { calls: number; ms: number }> };
+  /** the same for the senet API's training step of the same network */
+  stream_api: { busy_ms: number; idle_ms: number; ops: Record<string, { calls: number; ms: number }> };
+}
+
+/** Per-step stream profile of `k` calls of `run` (after the work already queued). */
+function streamProfile(run: () => void, k = 3): Breakdown['stream'] {
+  addon._streamProfile({ on: true });
+  for (let i = 0; i < k; i++) run();
+  const p = addon._streamProfile({ on: false })!;
+  const r1 = (v: number) => Math.round((v / k) * 10) / 10;
+  return { busy_ms: r1(p.busyMs), idle_ms: r1(p.idleMs), ops: Object.fromEntries(p.ops.map((o) => [o.op, { calls: o.calls / k, ms: r1(o.ms) }])) };
 }
 
 /**
  * One more training step of the tfjs program on senet, taken apart: the
  * kernel calls, the time the JavaScript thread takes to issue the step (tfjs's
  * engine, tape, our kernel wrappers; native work runs on senet's stream
- * meanwhile), and, in a separate step, each kernel's native time
- * (synchronised after every kernel, so it adds wake-up latency).
+ * meanwhile), senet's stream profiled over 3 steps (what each native op
+ * costs, unsynchronised, and whether the stream waited for the JavaScript
+ * thread), the same for the senet API's step of the same network, and, in a
+ * separate step, each kernel's native time (synchronised after every
+ * kernel, so it adds wake-up latency).
  */
 async function breakdown(): Promise<Breakdown | null> {
   if (!only.includes('seresnet_train') || !impls.includes('tfjs-senet')) return null;
@@ -370,6 +387,10 @@ async function breakdown(): Promise<Breakdown | null> {
   const t2 = performance.now();
   loss.dispose();
   const stats = { native: new Map(b.stats.native), fallback: new Map(b.stats.fallback), uploads: b.stats.uploads, hostReads: b.stats.hostReads, hostCopies: b.stats.hostCopies };
+  const stream = streamProfile(() => step().dataSync());
+  const api = senetRun('seresnet_train', live);
+  api.run();
+  const streamApi = streamProfile(() => api.run());
   // Per-kernel native time: wrap every senet kernel with a sync before and after.
   const per = new Map<string, { calls: number; ms: number }>();
   const configs = tf.getKernelsForBackend('senet');
@@ -412,6 +433,8 @@ async function breakdown(): Promise<Breakdown | null> {
     issue_ms: t1 - t0,
     native_kernel_ms: nativeMs,
     per_kernel_ms: Object.fromEntries([...per].sort((p, q) => q[1].ms - p[1].ms).map(([k, v]) => [k, { calls: v.calls, ms: Math.round(v.ms * 10) / 10 }])),
+    stream,
+    stream_api: streamApi,
   };
 }
 
@@ -498,6 +521,9 @@ if (bd) {
   console.log(`  ${bd.kernel_calls} kernel calls: ${bd.native_calls} native, ${bd.fallback_calls} tfjs-backend-cpu (${Object.entries(bd.fallback_kernels).map(([k, v]) => `${k} ${v}`).join(', ')}; no data access)`);
   console.log(`  ${bd.uploads} host->native copies (tfjs-made scalars), ${bd.host_reads} native tensors lent to cpu kernels, ${bd.host_copies} native->JavaScript copies (the loss)`);
   console.log(`  step ${bd.step_ms.toFixed(1)} ms; the JavaScript thread issues it in ${bd.issue_ms.toFixed(1)} ms (tfjs engine + tape + kernel wrappers) while senet's stream computes`);
+  const top = (ops: Breakdown['stream']['ops'], n: number) => Object.entries(ops).slice(0, n).map(([k, v]) => `${k} ${v.ms} ms/${v.calls}`).join(', ');
+  console.log(`  senet's stream per step (3 steps, unsynchronised): busy ${bd.stream.busy_ms} ms, waiting for work ${bd.stream.idle_ms} ms; ${top(bd.stream.ops, 10)}`);
+  console.log(`  the senet API's step of the same network: busy ${bd.stream_api.busy_ms} ms, waiting ${bd.stream_api.idle_ms} ms; ${top(bd.stream_api.ops, 10)}`);
   console.log(`  native kernels, timed one by one (synchronised): ${bd.native_kernel_ms.toFixed(1)} ms; top: ${Object.entries(bd.per_kernel_ms).slice(0, 8).map(([k, v]) => `${k} ${v.ms} ms/${v.calls}`).join(', ')}`);
 }
 if (!args.includes('--no-write')) {

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace senet {
@@ -74,12 +75,23 @@ void CpuStream::record_error(const char* op, const std::exception& e, Code code)
   }
 }
 
+namespace {
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+}  // namespace
+
 void CpuStream::loop() {
+  using clock = std::chrono::steady_clock;
   for (;;) {
     std::pair<const char*, std::function<void()>> item;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      // profiling_ and prof_* belong to this thread (start/stop_profile run here)
+      if (profiling_ && queue_.empty()) prof_last_ = clock::now();
+      const bool waited = profiling_ && queue_.empty();
       work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (waited) prof_idle_ms_ += ms_between(prof_last_, clock::now());
       if (stop_) {
         // Teardown: drop what is left (its storages are released here).
         queue_.clear();
@@ -90,6 +102,8 @@ void CpuStream::loop() {
       item = std::move(queue_.front());
       queue_.pop_front();
     }
+    const bool prof = profiling_;
+    const clock::time_point t0 = prof ? clock::now() : clock::time_point{};
     try {
       item.second();
     } catch (const Error& e) {
@@ -100,12 +114,40 @@ void CpuStream::loop() {
       record_error(item.first, e, Code::Internal);
     }
     item.second = nullptr;  // release captured storages before signalling
+    if (prof && profiling_) {  // (a task that stopped the profile is not counted)
+      OpTime& o = prof_[item.first];
+      ++o.calls;
+      o.ms += ms_between(t0, clock::now());
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++completed_;
     }
     done_cv_.notify_all();
   }
+}
+
+void CpuStream::start_profile() {
+  run_sync("_streamProfile", [this] {
+    prof_.clear();
+    prof_idle_ms_ = 0;
+    profiling_ = true;
+  });
+}
+
+CpuStream::Profile CpuStream::stop_profile() {
+  Profile p;
+  run_sync("_streamProfile", [this, &p] {
+    profiling_ = false;
+    for (auto& [op, t] : prof_) {
+      p.ops.push_back(OpTime{op, t.calls, t.ms});
+      p.busy_ms += t.ms;
+    }
+    p.idle_ms = prof_idle_ms_;
+    prof_.clear();
+  });
+  std::sort(p.ops.begin(), p.ops.end(), [](const OpTime& a, const OpTime& b) { return a.ms > b.ms; });
+  return p;
 }
 
 uint64_t CpuStream::enqueue(const char* op, std::function<void()> task) {

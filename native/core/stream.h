@@ -13,14 +13,17 @@
 // thread, so its OpenMP thread count is the engine's thread count.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/errors.h"
 
@@ -46,6 +49,22 @@ class CpuStream {
   void register_env();
   void unregister_env();  // the last env stops and joins the thread
 
+  // Profiling on the stream thread (_streamProfile): per op name, the tasks
+  // run and their wall time, and the time the stream waited for work.
+  // start_profile() resets and turns it on (after the queued work);
+  // stop_profile() waits for the queued work, turns it off and returns it.
+  struct OpTime {
+    std::string op;
+    int64_t calls = 0;
+    double ms = 0;
+  };
+  struct Profile {
+    std::vector<OpTime> ops;  // by time, largest first
+    double busy_ms = 0, idle_ms = 0;
+  };
+  void start_profile();
+  Profile stop_profile();
+
  private:
   CpuStream();
   void loop();
@@ -62,6 +81,11 @@ class CpuStream {
   int threads_ = 1;
   int envs_ = 0;
   std::optional<Error> sticky_;
+  // profiling state (the stream thread writes it; start/stop run on it too)
+  bool profiling_ = false;
+  std::map<std::string, OpTime> prof_;
+  double prof_idle_ms_ = 0;
+  std::chrono::steady_clock::time_point prof_last_;
 };
 
 }  // namespace senet

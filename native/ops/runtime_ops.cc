@@ -244,7 +244,37 @@ SENET_BINDING(_streamStores) {
   return Napi::String::New(info.Env(), mode_name(cpu::stream_stores_mode()));
 }
 
+// _streamProfile({on: true}) starts (and resets) timing every task the CPU
+// stream runs, after the work already queued; _streamProfile({on: false})
+// waits for the queued work, stops, and returns {ops: [{op, calls, ms}]
+// (largest first), busyMs, idleMs (the stream waiting for work)}. Tasks run
+// inline (SENET_CPU_SYNC=1) are not timed.
+SENET_BINDING(_streamProfile) {
+  OpArgs A(info, "_streamProfile");
+  auto o = A.options(0);
+  Napi::Env env = info.Env();
+  if (opt_bool(A.op(), o, "on", false)) {
+    CpuStream::get().start_profile();
+    return env.Undefined();
+  }
+  const CpuStream::Profile p = CpuStream::get().stop_profile();
+  Napi::Array ops = Napi::Array::New(env, p.ops.size());
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("op", p.ops[i].op);
+    e.Set("calls", double(p.ops[i].calls));
+    e.Set("ms", p.ops[i].ms);
+    ops.Set(uint32_t(i), e);
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ops", ops);
+  r.Set("busyMs", p.busy_ms);
+  r.Set("idleMs", p.idle_ms);
+  return r;
+}
+
 void register_runtime_ops(Napi::Env env, Napi::Object exports) {
+  SENET_EXPORT(exports, env, _streamProfile);
   SENET_EXPORT(exports, env, _streamStores);
   SENET_EXPORT(exports, env, sync);
   SENET_EXPORT(exports, env, syncSync);
