@@ -305,11 +305,13 @@ test('winograd weight gradient matches the reference dw within its error bound; 
   try {
     setIsa('avx2');
     addon._gconvConfig({ winograd: 'on' });
-    // WINO_CASES plus one with more tiles than a block (several blocks accumulate).
+    // WINO_CASES (small dU: the fixed-slot schedule; the last one, 147 tiles
+    // in blocks of 48, spreads over 4 slots) plus one with a large dU.
     const cases: ConvCase[] = [
       ...WINO_CASES,
-      // 162 tiles in blocks of 80 (2 x L2 / 12 KiB per tile at 512 KiB of L2; at 1 MiB, 2 blocks)
-      { name: 'wino wgrad: 64 -> 128 (several tile blocks)', xs: [2, 18, 18, 64], ws: [128, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+      // dU of 128 x 160 (10.5 MB in 8 slots): the shared-block schedule; 72
+      // tiles in blocks of 56 (2 x L2 / 18 KiB per tile at 512 KiB of L2)
+      { name: 'wino wgrad: 128 -> 160 (shared blocks, two of them)', xs: [2, 12, 12, 128], ws: [160, 3, 3, 128], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
     ];
     for (const [i, c] of cases.entries()) {
       const d = convSetup(c, 1400 + i);
@@ -333,8 +335,10 @@ test('winograd weight gradient matches the reference dw within its error bound; 
     for (const c of WINO_UNCOVERED) t.is(backwardFilter(c, convSetup(c, 6)).taken, 0, `${c.name}: not taken`);
     addon._gconvConfig({ winograd: 'auto' });
     const c64 = WINO_CASES.at(-1)!, c32: ConvCase = { ...c64, xs: [3, 14, 14, 32], ws: [32, 3, 3, 32] };
+    const c16: ConvCase = { ...c64, xs: [3, 14, 14, 16], ws: [16, 3, 3, 16] };
     t.is(backwardFilter(c64, convSetup(c64, 7)).taken, 1, 'auto: 64 -> 64 taken');
-    t.is(backwardFilter(c32, convSetup(c32, 8)).taken, 0, 'auto: 32 -> 32 not taken');
+    t.is(backwardFilter(c32, convSetup(c32, 8)).taken, 1, 'auto: 32 -> 32 taken');
+    t.is(backwardFilter(c16, convSetup(c16, 9)).taken, 0, 'auto: 16 -> 16 not taken');
   } finally {
     restore(threads);
   }

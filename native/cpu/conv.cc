@@ -261,13 +261,14 @@ bool dense_direct_faster(const gconv::Geom& g) {
 // onto it, 3.12 vs 2.38 ms).
 bool winograd_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 16 && g.O >= 16; }
 
-// The weight gradient's automatic choice: >= 64 channels in and out, where
-// it ran 1.5-2.1x oneDNN's backward weights (7x7x64 at batch 128 6.5-7.0 vs
-// 10.7-10.9 ms, ResNet-50's 56x56x64 and 14x14x256 at batch 16 24-40 vs
-// 49-70 ms and 20-29 vs 42-57 ms; interleaved in one process); with 32
-// channels it was even (0.9-1.1x) and with 16 slower (0.3-0.6x: the
-// transforms outweigh 16 x 16 products).
-bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 64 && g.O >= 64; }
+// The weight gradient's automatic choice: >= 32 channels in and out, where
+// it ran 1.2-3.5x oneDNN's / the grouped kernels' backward weights
+// (interleaved in one process, 2 Zen3 cores): at batch 128 14x14x32 4.0-4.3
+// vs 5.2-5.4 ms, 7x7x32->64 2.4 vs 3.4, 7x7x64 7.2 vs 12.9; at batch 16
+// ResNet-50's 56x56x64 20.0 vs 70.4, 28x28x128 26.2 vs 62.0, 14x14x256 21.3
+// vs 51.3, 7x7x512 32.3 vs 42.0. With 16 channels it was slower (6.1 vs
+// 4.4 ms at 28x28, batch 128: the transforms outweigh 16 x 16 products).
+bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 32 && g.O >= 32; }
 
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
@@ -568,8 +569,9 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
     Tensor dw = empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter");
     const dconv::Geom D = dense_geom(G);
     CpuStream::get().enqueue("conv2dBackwardFilter", [D, dy, x, dw] {
-      const int64_t l2 = int64_t(l2_cache_bytes());
-      float* work = static_cast<float*>(scratch(9, size_t(dconv::winograd_wgrad_work_floats(D, l2)) * sizeof(float)));
+      const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
+      float* work =
+          static_cast<float*>(scratch(9, size_t(dconv::winograd_wgrad_work_floats(D, threads, l2)) * sizeof(float)));
       dconv::winograd_backward_weights(D, x.f32(), dy.f32(), dw.f32(), work, l2);
     });
     return {dw};

@@ -86,10 +86,10 @@ void winograd_forward(const Geom& g, const float* x, const float* w, const float
 
 // Winograd F(2x2, 3x3) weight gradient of a 3x3 stride-1 dense
 // convolution (winograd_covers): dw OHWI [O,3,3,C] from x and dy; work:
-// winograd_wgrad_work_floats. The sums over tiles run in blocks, each
-// block's products split over threads by (position, output block), so
-// results do not depend on the thread count.
-int64_t winograd_wgrad_work_floats(const Geom& g, int64_t l2_bytes);
+// winograd_wgrad_work_floats for `threads` threads. The sums over tiles run
+// in blocks, in an order the thread count does not change (see
+// dconv_avx2.cc: fixed slots for small dU, shared blocks for large).
+int64_t winograd_wgrad_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes);
 void winograd_backward_weights(const Geom& g, const float* x, const float* dy, float* dw, float* work,
                                int64_t l2_bytes);
 

@@ -298,6 +298,25 @@ inline void load_transform(const float* const src[16], int64_t c, bool full, __m
   input_transform(d);
 }
 
+// V = B^T d B of tile t, all channels, into row j of V [xi][TB][C].
+inline void transform_input_tile(const Geom& g, const WinoPlan& P, const float* x, int64_t t, int64_t j, int64_t TB,
+                                 float* V) {
+  const int64_t C = g.C;
+  const float* src[16];
+  tile_inputs(g, P, x, t, src);
+  for (int64_t c = 0; c < C; c += 8) {
+    const bool full = C - c >= 8;
+    const __m256i mask = lane_mask(C - c);
+    __m256 d[16];
+    load_transform(src, c, full, mask, d);
+    for (int xi = 0; xi < 16; ++xi) {
+      float* dst = V + (xi * TB + j) * C + c;
+      if (full) _mm256_storeu_ps(dst, d[xi]);
+      else _mm256_maskstore_ps(dst, mask, d[xi]);
+    }
+  }
+}
+
 }  // namespace
 
 bool winograd_covers(const Geom& g, int64_t groups, int64_t O, int64_t dil_h, int64_t dil_w) {
@@ -357,21 +376,7 @@ void winograd_forward(const Geom& g, const float* x, const float* w, const float
       const int64_t bi = it / P.osplit, os = it % P.osplit;
       const int64_t t0 = bi * TB, nt = std::min(TB, P.tiles - t0);
       const int64_t ob0 = os * OB / P.osplit, ob1 = (os + 1) * OB / P.osplit;
-      for (int64_t j = 0; j < nt; ++j) {
-        const float* src[16];
-        tile_inputs(g, P, x, t0 + j, src);
-        for (int64_t c = 0; c < C; c += 8) {
-          const bool full = C - c >= 8;
-          const __m256i mask = lane_mask(C - c);
-          __m256 d[16];
-          load_transform(src, c, full, mask, d);
-          for (int xi = 0; xi < 16; ++xi) {
-            float* dst = V + (xi * TB + j) * C + c;
-            if (full) _mm256_storeu_ps(dst, d[xi]);
-            else _mm256_maskstore_ps(dst, mask, d[xi]);
-          }
-        }
-      }
+      for (int64_t j = 0; j < nt; ++j) transform_input_tile(g, P, x, t0 + j, j, TB, V);
       for (int64_t ob = ob0; ob < ob1; ++ob) {
         const int nv = O - ob * kBlock >= kBlock ? 2 : 1;
         for (int xi = 0; xi < 16; ++xi) {
@@ -491,82 +496,114 @@ void wgrad_tile_r(int r, const float* v, int64_t ldv, const float* yh, int64_t l
   }
 }
 
+// Two schedules. Small dU (16 x C x O floats, the 16-64 channel layers):
+// kSlots fixed slots, each summing every kSlots-th block of tiles into its
+// own dU on one thread, no barrier until the slots are added in order (at 16
+// channels a block's work is tens of microseconds, less than a barrier with
+// passive waits). Large dU: one dU, each block's transforms and products
+// split over all threads with two barriers per block. Either way the sums
+// run in an order the thread count does not change.
+constexpr int64_t kSlots = 8;
+
+bool wgrad_slots(const Geom& g) {
+  const int64_t O16 = blocks(g) * kBlock;
+  return kSlots * 16 * g.C * O16 * int64_t(sizeof(float)) <= (int64_t(8) << 20);
+}
+
 // Tiles per block: the block's transformed inputs and gradients
-// (16 x TB x (C + O) floats) in about twice the L2, 48..1024 tiles (twice
-// ran 1.2-2x faster than half the L2 for 16-64 channels at batch 128:
-// fewer blocks, so fewer barriers).
+// (16 x TB x (C + O) floats) in half the L2 (slots: each thread's own) or
+// in about twice the L2 (shared blocks: fewer blocks, fewer barriers; ran
+// 1.2-2x faster than half the L2 there), 48..1024 tiles.
 int64_t wgrad_tiles(const Geom& g, int64_t l2_bytes) {
   const int64_t per_tile = 16 * (g.C + blocks(g) * kBlock) * int64_t(sizeof(float));
-  return std::clamp<int64_t>(2 * l2_bytes / per_tile / 8 * 8, 48, 1024);
+  const int64_t budget = wgrad_slots(g) ? l2_bytes / 2 : 2 * l2_bytes;
+  return std::clamp<int64_t>(budget / per_tile / 8 * 8, 48, 1024);
+}
+
+// Transforms of tile t into row j of V [xi][TB][C] and Yh [xi][TB][O16].
+inline void wgrad_transform_tile(const Geom& g, const WinoPlan& P, const float* x, const float* dy, int64_t t,
+                                 int64_t j, int64_t TB, float* V, float* Yh) {
+  const int64_t O = g.O, O16 = blocks(g) * kBlock;
+  transform_input_tile(g, P, x, t, j, TB, V);
+  const int64_t n = t / (P.TY * P.TX), r = t % (P.TY * P.TX);
+  const int64_t oh0 = 2 * (r / P.TX), ow0 = 2 * (r % P.TX);
+  const float* gy[4];
+  for (int a = 0; a < 2; ++a)
+    for (int e = 0; e < 2; ++e)
+      gy[a * 2 + e] = oh0 + a < g.Ho && ow0 + e < g.Wo ? dy + ((n * g.Ho + oh0 + a) * g.Wo + ow0 + e) * O : nullptr;
+  for (int64_t o = 0; o < O16; o += 8) {
+    __m256 yv[4], yh[16];
+    for (int e = 0; e < 4; ++e) yv[e] = gy[e] && o < O ? _mm256_loadu_ps(gy[e] + o) : _mm256_setzero_ps();
+    grad_transform(yv, yh);
+    for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(Yh + (xi * TB + j) * O16 + o, yh[xi]);
+  }
+}
+
+// dU_xi[c][o] (M) += sum over a block's nt tiles of V_xi[t][c] Yh_xi[t][o], for one (xi, output block).
+inline void wgrad_products(const Geom& g, int64_t xi, int64_t ob, const float* V, const float* Yh, int64_t TB,
+                           int64_t nt, float* M) {
+  const int64_t C = g.C, O16 = blocks(g) * kBlock;
+  const float* yb = Yh + xi * TB * O16 + ob * kBlock;
+  const float* vb = V + xi * TB * C;
+  const int nv = g.O - ob * kBlock >= kBlock ? 2 : 1;
+  for (int64_t c0 = 0; c0 < C; c0 += kMaxTile) {
+    const int rr = int(std::min<int64_t>(kMaxTile, C - c0));
+    float* mt = M + (xi * C + c0) * O16 + ob * kBlock;
+    if (nv == 2) wgrad_tile_r<2>(rr, vb + c0, C, yb, O16, nt, mt, O16);
+    else wgrad_tile_r<1>(rr, vb + c0, C, yb, O16, nt, mt, O16);
+  }
 }
 
 }  // namespace
 
-int64_t winograd_wgrad_work_floats(const Geom& g, int64_t l2_bytes) {
-  const int64_t TB = wgrad_tiles(g, l2_bytes), O16 = blocks(g) * kBlock;
-  return 16 * TB * g.C + 16 * TB * O16 + 16 * g.C * O16;
+int64_t winograd_wgrad_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes) {
+  const int64_t TB = wgrad_tiles(g, l2_bytes), O16 = blocks(g) * kBlock, dU = 16 * g.C * O16;
+  const int64_t block = 16 * TB * (g.C + O16);
+  return wgrad_slots(g) ? kSlots * dU + threads * block : dU + block;
 }
 
 void winograd_backward_weights(const Geom& g, const float* x, const float* dy, float* dw, float* work,
                                int64_t l2_bytes) {
-  const int64_t C = g.C, O = g.O, OB = blocks(g), O16 = OB * kBlock;
+  const int64_t C = g.C, O = g.O, OB = blocks(g), O16 = OB * kBlock, dU = 16 * C * O16;
   const WinoPlan P = wino_plan(g, 1, l2_bytes);
   const int64_t TB = wgrad_tiles(g, l2_bytes), nblocks = (P.tiles + TB - 1) / TB;
-  float* V = work;                   // [xi][TB][C]: transformed inputs
-  float* Yh = V + 16 * TB * C;       // [xi][TB][O16]: transformed output gradients
-  float* M = Yh + 16 * TB * O16;     // [xi][c][O16]: dL/dU
-  const int64_t cv = (C + 7) / 8, ov = O16 / 8;
+  const bool slots = wgrad_slots(g);
+  float* M = work;  // [xi][c][O16]: dL/dU (slots: kSlots of them)
+  float* blockbuf = M + (slots ? kSlots : 1) * dU;
 #pragma omp parallel
   {
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < 16 * C * O16; ++i) M[i] = 0.0f;
-    for (int64_t b = 0; b < nblocks; ++b) {
-      const int64_t t0 = b * TB, nt = std::min(TB, P.tiles - t0);
-      // transforms of the block's tiles: inputs (transposed into V) and output gradients
-#pragma omp for schedule(static)
-      for (int64_t j = 0; j < nt; ++j) {
-        const int64_t t = t0 + j;
-        const float* src[16];
-        tile_inputs(g, P, x, t, src);
-        for (int64_t c8 = 0; c8 < cv; ++c8) {
-          const int64_t c = c8 * 8;
-          const bool full = C - c >= 8;
-          const __m256i mask = lane_mask(C - c);
-          __m256 d[16];
-          load_transform(src, c, full, mask, d);
-          for (int xi = 0; xi < 16; ++xi) {
-            float* dst = V + (xi * TB + j) * C + c;
-            if (full) _mm256_storeu_ps(dst, d[xi]);
-            else _mm256_maskstore_ps(dst, mask, d[xi]);
-          }
-        }
-        const int64_t n = t / (P.TY * P.TX), r = t % (P.TY * P.TX);
-        const int64_t oh0 = 2 * (r / P.TX), ow0 = 2 * (r % P.TX);
-        const float* gy[4];
-        for (int a = 0; a < 2; ++a)
-          for (int e = 0; e < 2; ++e)
-            gy[a * 2 + e] = oh0 + a < g.Ho && ow0 + e < g.Wo ? dy + ((n * g.Ho + oh0 + a) * g.Wo + ow0 + e) * O : nullptr;
-        for (int64_t o8 = 0; o8 < ov; ++o8) {
-          const int64_t o = o8 * 8;
-          __m256 yv[4], yh[16];
-          for (int e = 0; e < 4; ++e) yv[e] = gy[e] && o < O ? _mm256_loadu_ps(gy[e] + o) : _mm256_setzero_ps();
-          grad_transform(yv, yh);
-          for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(Yh + (xi * TB + j) * O16 + o, yh[xi]);
+    if (slots) {
+      float* V = blockbuf + int64_t(omp_get_thread_num()) * 16 * TB * (C + O16);  // this thread's block
+      float* Yh = V + 16 * TB * C;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t sl = 0; sl < kSlots; ++sl) {
+        float* Ms = M + sl * dU;
+        std::memset(Ms, 0, size_t(dU) * sizeof(float));
+        for (int64_t b = sl; b < nblocks; b += kSlots) {
+          const int64_t t0 = b * TB, nt = std::min(TB, P.tiles - t0);
+          for (int64_t j = 0; j < nt; ++j) wgrad_transform_tile(g, P, x, dy, t0 + j, j, TB, V, Yh);
+          for (int64_t it = 0; it < 16 * OB; ++it) wgrad_products(g, it / OB, it % OB, V, Yh, TB, nt, Ms);
         }
       }
-      // dL/dU_xi[c][o] += sum over the block's tiles: one item per (xi, output block)
+      // the slots' sums, added in slot order into the first
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < dU; ++i) {
+        float v = M[i];
+        for (int64_t sl = 1; sl < kSlots; ++sl) v += M[sl * dU + i];
+        M[i] = v;
+      }
+    } else {
+      float* V = blockbuf;  // the shared block: [xi][TB][C] inputs, then [xi][TB][O16] gradients
+      float* Yh = V + 16 * TB * C;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < dU; ++i) M[i] = 0.0f;
+      for (int64_t b = 0; b < nblocks; ++b) {
+        const int64_t t0 = b * TB, nt = std::min(TB, P.tiles - t0);
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < nt; ++j) wgrad_transform_tile(g, P, x, dy, t0 + j, j, TB, V, Yh);
+        // one item per (xi, output block)
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t it = 0; it < 16 * OB; ++it) {
-        const int64_t xi = it / OB, ob = it % OB;
-        const float* yb = Yh + xi * TB * O16 + ob * kBlock;
-        const float* vb = V + xi * TB * C;
-        const int nv = O - ob * kBlock >= kBlock ? 2 : 1;
-        for (int64_t c0 = 0; c0 < C; c0 += kMaxTile) {
-          const int rr = int(std::min<int64_t>(kMaxTile, C - c0));
-          float* mt = M + (xi * C + c0) * O16 + ob * kBlock;
-          if (nv == 2) wgrad_tile_r<2>(rr, vb + c0, C, yb, O16, nt, mt, O16);
-          else wgrad_tile_r<1>(rr, vb + c0, C, yb, O16, nt, mt, O16);
-        }
+        for (int64_t it = 0; it < 16 * OB; ++it) wgrad_products(g, it / OB, it % OB, V, Yh, TB, nt, M);
       }
     }
     // dw[o][kh][kw][c] = (G^T dU G)[kh][kw] for 8 output channels at a time
