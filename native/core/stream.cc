@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 namespace senet {
@@ -88,10 +89,10 @@ void CpuStream::loop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       // profiling_ and prof_* belong to this thread (start/stop_profile run here)
-      if (profiling_ && queue_.empty()) prof_last_ = clock::now();
       const bool waited = profiling_ && queue_.empty();
+      const clock::time_point idle_from = waited ? clock::now() : clock::time_point{};
       work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (waited) prof_idle_ms_ += ms_between(prof_last_, clock::now());
+      if (waited) prof_idle_ms_ += ms_between(idle_from, clock::now());
       if (stop_) {
         // Teardown: drop what is left (its storages are released here).
         queue_.clear();

@@ -13,7 +13,6 @@
 // thread, so its OpenMP thread count is the engine's thread count.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -85,7 +84,6 @@ class CpuStream {
   bool profiling_ = false;
   std::map<std::string, OpTime> prof_;
   double prof_idle_ms_ = 0;
-  std::chrono::steady_clock::time_point prof_last_;
 };
 
 }  // namespace senet

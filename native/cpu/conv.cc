@@ -313,13 +313,14 @@ dconv::Geom dense_geom(const gconv::Geom& g) {
   return dconv::Geom{g.N, g.H, g.W, g.C, g.Ho, g.Wo, g.O, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl};
 }
 
+// Our kernels copy weights (packed, transformed) and inputs into scratch;
+// beyond 1 GiB of such copies oneDNN, which needs none, takes the case.
+bool copies_fit(int64_t floats) { return double(floats) * sizeof(float) <= double(int64_t(1) << 30); }
+
 bool use_dense_direct(const gconv::Geom& g, const Conv2dParams& p, Isa isa) {
   if (isa != Isa::Avx2 || !dconv::covers(p.groups, g.O, p.dil_h, p.dil_w)) return false;
-  // The kernel copies the weights (packed) and a padded input into scratch;
-  // beyond 1 GiB of copies oneDNN, which needs neither, takes the case.
   const dconv::Geom D = dense_geom(g);
-  const double copies = double(dconv::packed_weight_floats(D) + dconv::padded_input_floats(D)) * sizeof(float);
-  if (copies > double(int64_t(1) << 30)) return false;
+  if (!copies_fit(dconv::packed_weight_floats(D) + dconv::padded_input_floats(D))) return false;
   const int m = dconv_mode();
   return m == 1 || (m < 0 && dense_direct_faster(g));
 }
@@ -331,8 +332,9 @@ bool use_winograd(const gconv::Geom& g, const Conv2dParams& p, Isa isa, bool wgr
   if (isa != Isa::Avx2) return false;
   const dconv::Geom D = dense_geom(g);
   if (!dconv::winograd_covers(D, p.groups, g.O, p.dil_h, p.dil_w)) return false;
-  const double copies = double(dconv::winograd_weight_floats(D)) * sizeof(float);
-  if (copies > double(int64_t(1) << 30)) return false;
+  // The transformed weights (forward), or dL/dU (weight gradient): both
+  // 16 x C x O floats.
+  if (!copies_fit(dconv::winograd_weight_floats(D))) return false;
   const int m = winograd_mode();
   return m == 1 || (m < 0 && (wgrad ? winograd_wgrad_faster(g) : winograd_faster(g)));
 }

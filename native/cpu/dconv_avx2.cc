@@ -37,15 +37,12 @@ int64_t blocks(const Geom& g) { return (g.O + kBlock - 1) / kBlock; }
 // outputs are R rows of y at stride O.
 template <int R, int NV>
 inline void tile(const float* const* x, int64_t xrow, const float* wb, int64_t KH, int64_t KW, int64_t C,
-                 const float* bias, float* y, int64_t ystride, bool accumulate) {
+                 const float* bias, float* y, int64_t ystride) {
   __m256 acc[R][NV];
 #pragma GCC unroll 6
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v)
-      acc[j][v] = accumulate ? _mm256_loadu_ps(y + j * ystride + 8 * v)
-                  : bias     ? _mm256_loadu_ps(bias + 8 * v)
-                             : _mm256_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[j][v] = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
   for (int64_t kh = 0; kh < KH; ++kh)
     for (int64_t kw = 0; kw < KW; ++kw) {
       const int64_t off = kh * xrow + kw * C;
@@ -76,17 +73,16 @@ inline void tile(const float* const* x, int64_t xrow, const float* wb, int64_t K
     for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + j * ystride + 8 * v, acc[j][v]);
 }
 
-// r rows (1..6) of tile; accumulate: start from what y holds.
 template <int NV>
 void tile_r(int r, const float* const* x, int64_t xrow, const float* wb, int64_t KH, int64_t KW, int64_t C,
-            const float* bias, float* y, int64_t ystride, bool accumulate = false) {
+            const float* bias, float* y, int64_t ystride) {
   switch (r) {
-    case 1: return tile<1, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride, accumulate);
-    case 2: return tile<2, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride, accumulate);
-    case 3: return tile<3, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride, accumulate);
-    case 4: return tile<4, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride, accumulate);
-    case 5: return tile<5, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride, accumulate);
-    default: return tile<6, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride, accumulate);
+    case 1: return tile<1, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 2: return tile<2, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 3: return tile<3, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 4: return tile<4, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    case 5: return tile<5, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
+    default: return tile<6, NV>(x, xrow, wb, KH, KW, C, bias, y, ystride);
   }
 }
 
@@ -254,7 +250,7 @@ inline void transpose8(__m256 r[8]) {
   }
 }
 
-// Lanes of channel vector c0 (8 channels) inside C, as a maskload mask.
+// The first min(left, 8) lanes of a vector, as a maskload/maskstore mask.
 inline __m256i lane_mask(int64_t left) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(left, 8))), idx);
@@ -280,10 +276,19 @@ WinoPlan wino_plan(const Geom& g, int64_t threads, int64_t l2_bytes) {
   return p;
 }
 
-// The 16 input pixels of tile t (sample, 2x2 output block), null outside the input.
+// Tile t: its sample and the top-left of its 2x2 output block.
+struct TileAt {
+  int64_t n, oh0, ow0;
+};
+inline TileAt tile_at(const WinoPlan& P, int64_t t) {
+  const int64_t r = t % (P.TY * P.TX);
+  return TileAt{t / (P.TY * P.TX), 2 * (r / P.TX), 2 * (r % P.TX)};
+}
+
+// The 16 input pixels of tile t, null outside the input.
 inline void tile_inputs(const Geom& g, const WinoPlan& P, const float* x, int64_t t, const float* src[16]) {
-  const int64_t n = t / (P.TY * P.TX), r = t % (P.TY * P.TX);
-  const int64_t ih0 = 2 * (r / P.TX) - g.pt, iw0 = 2 * (r % P.TX) - g.pl;
+  const TileAt at = tile_at(P, t);
+  const int64_t n = at.n, ih0 = at.oh0 - g.pt, iw0 = at.ow0 - g.pl;
   for (int i = 0; i < 4; ++i)
     for (int k = 0; k < 4; ++k) {
       const int64_t ih = ih0 + i, iw = iw0 + k;
@@ -391,8 +396,7 @@ void winograd_forward(const Geom& g, const float* x, const float* w, const float
           }
         }
         for (int64_t j = 0; j < nt; ++j) {
-          const int64_t t = t0 + j, n = t / (P.TY * P.TX), r = t % (P.TY * P.TX);
-          const int64_t oh0 = 2 * (r / P.TX), ow0 = 2 * (r % P.TX);
+          const auto [n, oh0, ow0] = tile_at(P, t0 + j);
           for (int v = 0; v < nv; ++v) {
             __m256 m[16], out[4];
             for (int xi = 0; xi < 16; ++xi) m[xi] = _mm256_loadu_ps(M + (xi * TB + j) * kBlock + 8 * v);
@@ -525,8 +529,7 @@ inline void wgrad_transform_tile(const Geom& g, const WinoPlan& P, const float* 
                                  int64_t j, int64_t TB, float* V, float* Yh) {
   const int64_t O = g.O, O16 = blocks(g) * kBlock;
   transform_input_tile(g, P, x, t, j, TB, V);
-  const int64_t n = t / (P.TY * P.TX), r = t % (P.TY * P.TX);
-  const int64_t oh0 = 2 * (r / P.TX), ow0 = 2 * (r % P.TX);
+  const auto [n, oh0, ow0] = tile_at(P, t);
   const float* gy[4];
   for (int a = 0; a < 2; ++a)
     for (int e = 0; e < 2; ++e)

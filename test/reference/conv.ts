@@ -88,6 +88,27 @@ export const convP = (
   stride: [number, number], padding: [number, number, number, number], dilation: [number, number], groups: number,
 ): ConvP => ({ stride, padding, dilation, groups });
 
+/** |B^T| of Winograd F(2x2, 3x3)'s input transform. */
+const ABS_BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
+
+/**
+ * |B^T| |d| |B| of the 4x4 input tile at output (ty, tx) of sample n, per
+ * channel, into V [C][16] (pixels outside the input count as 0).
+ */
+function absInputTile(x: ArrayLike<number>, xs: readonly number[], p: ConvP, n: number, ty: number, tx: number, V: Float64Array): void {
+  const [, H, W, C] = xs as [number, number, number, number];
+  V.fill(0);
+  for (let i = 0; i < 4; i++)
+    for (let k = 0; k < 4; k++) {
+      const h = ty - p.padding[0] + i, w = tx - p.padding[2] + k;
+      if (h < 0 || h >= H || w < 0 || w >= W) continue;
+      for (let c = 0; c < C; c++) {
+        const d = Math.abs(x[((n * H + h) * W + w) * C + c]!);
+        for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) V[c * 16 + a * 4 + e] += ABS_BT[a]![i]! * d * ABS_BT[e]![k]!;
+      }
+    }
+}
+
 /**
  * Error magnitude of Winograd F(2x2, 3x3) (stride 1, dilation 1, groups 1):
  * the same computation with every input, weight and transform coefficient
@@ -98,10 +119,9 @@ export const convP = (
 export function winogradMag(
   x: ArrayLike<number>, xs: readonly number[], w: ArrayLike<number>, ws: readonly number[], b: ArrayLike<number> | null, p: ConvP,
 ): Float64Array {
-  const [N, H, W, C] = xs as [number, number, number, number];
+  const [N, , , C] = xs as [number, number, number, number];
   const O = ws[0]!;
   const [, Ho, Wo] = conv2dShape(xs, ws, p) as [number, number, number, number];
-  const BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]]; // |B^T|
   const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]]; // |G|
   const AT = [[1, 1, 1, 0], [0, 1, 1, 1]]; // |A^T|
   const y = new Float64Array(N * Ho * Wo * O);
@@ -118,16 +138,7 @@ export function winogradMag(
   for (let n = 0; n < N; n++)
     for (let ty = 0; ty < Ho; ty += 2)
       for (let tx = 0; tx < Wo; tx += 2) {
-        V.fill(0);
-        for (let i = 0; i < 4; i++)
-          for (let k = 0; k < 4; k++) {
-            const h = ty - p.padding[0] + i, ww = tx - p.padding[2] + k;
-            if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
-            for (let c = 0; c < C; c++) {
-              const d = Math.abs(x[((n * H + h) * W + ww) * C + c]!);
-              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) V[c * 16 + a * 4 + e] += BT[a]![i]! * d * BT[e]![k]!;
-            }
-          }
+        absInputTile(x, xs, p, n, ty, tx, V);
         for (let o = 0; o < O; o++) {
           const M = new Float64Array(16);
           for (let c = 0; c < C; c++) for (let q = 0; q < 16; q++) M[q] += V[c * 16 + q]! * U[(o * C + c) * 16 + q]!;
@@ -151,10 +162,9 @@ export function winogradMag(
 export function winogradWgradMag(
   x: ArrayLike<number>, xs: readonly number[], dy: ArrayLike<number>, ws: readonly number[], p: ConvP,
 ): Float64Array {
-  const [N, H, W, C] = xs as [number, number, number, number];
+  const [N, , , C] = xs as [number, number, number, number];
   const O = ws[0]!;
   const [, Ho, Wo] = conv2dShape(xs, ws, p) as [number, number, number, number];
-  const BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]]; // |B^T|
   const A = [[1, 0], [1, 1], [1, 1], [0, 1]]; // |A|
   const GT = [[1, 0.5, 0.5, 0], [0, 0.5, 0.5, 0], [0, 0.5, 0.5, 1]]; // |G^T|
   const dU = new Float64Array(O * C * 16);
@@ -162,17 +172,8 @@ export function winogradWgradMag(
   for (let n = 0; n < N; n++)
     for (let ty = 0; ty < Ho; ty += 2)
       for (let tx = 0; tx < Wo; tx += 2) {
-        V.fill(0);
+        absInputTile(x, xs, p, n, ty, tx, V);
         Y.fill(0);
-        for (let i = 0; i < 4; i++)
-          for (let k = 0; k < 4; k++) {
-            const h = ty - p.padding[0] + i, w = tx - p.padding[2] + k;
-            if (h < 0 || h >= H || w < 0 || w >= W) continue;
-            for (let c = 0; c < C; c++) {
-              const d = Math.abs(x[((n * H + h) * W + w) * C + c]!);
-              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) V[c * 16 + a * 4 + e] += BT[a]![i]! * d * BT[e]![k]!;
-            }
-          }
         for (let i = 0; i < 2; i++)
           for (let k = 0; k < 2; k++) {
             if (ty + i >= Ho || tx + k >= Wo) continue;
