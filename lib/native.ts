@@ -128,6 +128,7 @@ export interface NativeAddon {
   reduce(x: H, axes: number[], op: string): H;
   softmax(x: H): H;
   batchNormGradSums(dy: H, x: H, mean: H): [H, H];
+  centeredVariance(x: H, mean: H): H;
   transpose(x: H, perm: number[]): H;
   tile(x: H, reps: number[]): H;
   pad(x: H, before: number[], after: number[], value: number): H;

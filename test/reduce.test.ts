@@ -1,7 +1,7 @@
 import test from 'ava';
-import { batchNormGradSums, binary, randn, reduce, softmax, tensor, SenetError, type SenetErrorCode, type Device } from '../lib/index.js';
+import { batchNormGradSums, binary, centeredVariance, randn, reduce, softmax, tensor, SenetError, type SenetErrorCode, type Device } from '../lib/index.js';
 import { numelOf } from './reference/math.js';
-import { batchNormGradSumsRef, batchNormRef, reduceRef, softmaxBackwardRef, softmaxRef } from './reference/reduce.js';
+import { batchNormGradSumsRef, batchNormRef, centeredVarianceRef, reduceRef, softmaxBackwardRef, softmaxRef } from './reference/reduce.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, read } from './helpers/tensors.js';
@@ -130,6 +130,28 @@ for (const [i, shape] of [[4, 5, 5, 3], [64, 9, 9, 16], [3, 7], [2, 2, 2, 256]].
   });
 }
 
+for (const [i, shape] of [[4, 5, 5, 3], [64, 9, 9, 16], [3, 7], [1, 1, 1, 5], [2, 2, 2, 256]].entries()) {
+  perDevice(`centeredVariance: per-channel mean of (x - mean)^2: [${shape}]`, (t, device) => {
+    const r = new Rng(80 + i);
+    const C = shape[shape.length - 1]!;
+    // a channel offset far from zero (|mean| / std up to ~30): the differences must be taken before squaring
+    const off = r.array(C, 30);
+    const x = r.array(numelOf(shape)).map((v, k) => v + off[k % C]!);
+    const mean = Float64Array.from({ length: C }, (_, c) => {
+      let s = 0;
+      for (let k = c; k < x.length; k += C) s += x[k]!;
+      return Math.fround(s / (x.length / C));
+    });
+    if (cpuOnly(t, device, () => centeredVariance(T(x, shape, device), T(mean, [C], device)))) return;
+    const got = read(centeredVariance(T(x, shape, device), T(mean, [C], device)));
+    // x is rounded to float32 by T(); the reference takes that x. One rounding of each difference
+    // (relative 2^-24, doubled by the square) and one of the result; the float64 sum adds nothing visible.
+    const xf = Float64Array.from(x, (v) => Math.fround(v));
+    const want = centeredVarianceRef(xf, mean);
+    assertClose(t, got, want, { mag: want, k: 3, name: 'variance' });
+  });
+}
+
 // The sums are batch norm's parameter gradients: d/doffset = sumDy, d/dscale = rsqrt(var + eps) sumDyXmu.
 test('batchNormGradSums are the offset and scale gradients of batch norm (finite differences)', (t) => {
   const r = new Rng(70);
@@ -157,6 +179,9 @@ perDevice('reduce family rejects bad input with SENET_* errors naming op and arg
   bad(() => reduce(tensor(new Int32Array(2), [2], { dtype: 'int32' }), [0], 'sum'), 'SENET_DTYPE', /^reduce: expected x dtype float32, got int32/);
   bad(() => softmax(tensor([1], [])), 'SENET_SHAPE', /^softmax: expected x a tensor of rank >= 1, got shape \[\]/);
   bad(() => batchNormGradSums(x, randn([3, 5]), randn([4])), 'SENET_SHAPE', /^batchNormGradSums: expected dy shape \[3,5\], got \[3,4\]/);
+  bad(() => centeredVariance(x, randn([3])), 'SENET_SHAPE', /^centeredVariance: expected mean shape \[4\], got \[3\]/);
+  bad(() => centeredVariance(randn([3, 0]), randn([0])), 'SENET_SHAPE', /^centeredVariance: expected x a non-empty tensor with channels on its last axis, got shape \[3,0\]/);
+  bad(() => centeredVariance(x, randn([4, 1])), 'SENET_SHAPE', /^centeredVariance: expected mean a rank-1 tensor, got shape \[4,1\]/);
   bad(() => batchNormGradSums(x, x, randn([3])), 'SENET_SHAPE', /^batchNormGradSums: expected mean shape \[4\], got \[3\]/);
   return import('../lib/native.js').then(({ addon }) => {
     const h = x.handle('t', 'x');

@@ -54,3 +54,18 @@ export function batchNormGradSums(dy: Tensor, x: Tensor, mean: Tensor): { sumDy:
   const [s1, s2] = native(() => addon.batchNormGradSums(hdy, hx, hm));
   return { sumDy: wrapOut(s1), sumDyXmu: wrapOut(s2) };
 }
+
+/**
+ * Per channel of the last axis, the mean over every other axis of
+ * (x - mean[c])^2: the batch variance about a given mean, in one pass
+ * (differences in float32, sums in float64). No gradient of its own: it
+ * serves batch statistics whose gradient is batchNormBackward's.
+ */
+export function centeredVariance(x: Tensor, mean: Tensor): Tensor<'float32'> {
+  const op = 'centeredVariance';
+  const hx = tensorArg(op, 'x', x), hm = tensorArg(op, 'mean', mean, { rank: 1 });
+  if (x.rank < 1 || x.size === 0) fail('SENET_SHAPE', op, 'x', 'a non-empty tensor with channels on its last axis', `shape [${x.shape}]`);
+  expectShape(op, 'mean', mean, [x.shape[x.rank - 1]!]);
+  sameDevice(op, { x, mean });
+  return wrapOut(native(() => addon.centeredVariance(hx, hm)));
+}

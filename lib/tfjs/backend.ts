@@ -21,6 +21,12 @@
  * time a native kernel reads it. tfjs data is immutable, so both copies stay
  * valid.
  *
+ * An entry may also be `lazy`: data a kernel described instead of computing
+ * (zeros, x - mean, (x - mean)^2 of tfjs's batch statistics; provenance.ts),
+ * computed the first time anything reads it, and may carry `facts` about
+ * its data (what it was computed from) that let later kernels and gradients
+ * take shorter ways through tfjs's batch-norm graph.
+ *
  * On another device (SENET_TFJS_DEVICE=cuda) the same store keeps the native
  * data on the GPU and `values` becomes a copy to the host; native kernels
  * that have no CUDA implementation fall back to the cpu kernels.
@@ -28,6 +34,7 @@
 import { util, type BackendValues, type DataId, type DataType, type TensorInfo } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { addon, type NativeHandle } from '../native.js';
+import { computeLazy, releaseLazy, type Facts, type Lazy } from './provenance.js';
 
 type H = NativeHandle;
 
@@ -66,6 +73,10 @@ export class TensorEntry {
   viewToken = 0;
   /** derived native tensors cached for this data: reshaped views, OHWI filters, pooling workspaces */
   derived: Map<string, H> | null = null;
+  /** data described but not computed yet (computed on first read) */
+  lazy: Lazy | null = null;
+  /** what this data is known to be (provenance.ts) */
+  facts: Facts | null = null;
   private readonly backend: SenetBackend;
 
   constructor(backend: SenetBackend, dtype: DataType, refCount: number, host: BackendValues | null) {
@@ -77,6 +88,7 @@ export class TensorEntry {
 
   /** The host data tfjs-backend-cpu's kernels read (a borrowed view of the native data on first use). */
   get values(): BackendValues {
+    this.materialize();
     if (this.host === null && this.native !== null) {
       const [view, token] = this.backend.borrowNative(this.native);
       this.host = view;
@@ -99,7 +111,19 @@ export class TensorEntry {
     this.host = null;
   }
 
+  /** Computes lazy data (a no-op for data that is there). */
+  materialize(): void {
+    const l = this.lazy;
+    if (l === null) return;
+    this.native = computeLazy(l);
+    this.nativeShape = l.shape.slice();
+    this.lazy = null;
+    releaseLazy(l);
+  }
+
   releaseNative(): void {
+    if (this.lazy) releaseLazy(this.lazy);
+    this.lazy = null;
     if (this.native) this.native.release();
     this.native = null;
     this.nativeShape = null;
@@ -161,6 +185,7 @@ export class SenetBackend extends MathBackendCPU {
   /** What leaves tfjs (dataSync, engine data moves, bufferSync): JavaScript memory, a copy of native data. */
   override readSync(dataId: DataId): BackendValues {
     const e = this.entry(dataId);
+    e.materialize();
     if (e.dtype !== 'complex64' && e.native !== null && (e.host === null || e.viewToken !== 0)) {
       const copy = this.copyNative(e.native);
       e.releaseView();
@@ -171,6 +196,7 @@ export class SenetBackend extends MathBackendCPU {
 
   override async read(dataId: DataId): Promise<BackendValues> {
     const e = this.entry(dataId);
+    e.materialize();
     if (e.dtype === 'complex64' || e.native === null || (e.host !== null && e.viewToken === 0)) return this.readSync(dataId);
     // The native copy waits for the queued work without blocking the event
     // loop and holds the data until it lands: a tensor disposed meanwhile
@@ -236,12 +262,43 @@ export class SenetBackend extends MathBackendCPU {
 
   /** Whether a tensor's data already lives in native memory (no upload needed). */
   isNative(t: TensorInfo): boolean {
-    return this.entry(t.dataId).native !== null;
+    const e = this.entry(t.dataId);
+    return e.native !== null || e.lazy !== null;
+  }
+
+  /** What t's data is known to be (null: nothing). */
+  facts(t: TensorInfo): Facts | null {
+    return this.entry(t.dataId).facts;
+  }
+
+  /** Whether every element of t is known to be zero. */
+  knownZero(t: TensorInfo): boolean {
+    return this.entry(t.dataId).facts?.zero === true;
+  }
+
+  /** The lazy description of t's data, if it has not been computed. */
+  lazyOf(t: TensorInfo): Lazy | null {
+    return this.entry(t.dataId).lazy;
+  }
+
+  /** A tfjs tensor (info) of data described by `lazy` (owned by the entry from now on). */
+  lazyOut(lazy: Lazy, facts: Facts): TensorInfo {
+    const e = new TensorEntry(this, 'float32', 1, null);
+    e.lazy = lazy;
+    e.facts = facts;
+    return { dataId: this.put(e), shape: lazy.shape.slice(), dtype: 'float32' };
+  }
+
+  /** Records what t's data is known to be. */
+  note(t: TensorInfo, facts: Facts): TensorInfo {
+    this.entry(t.dataId).facts = facts;
+    return t;
   }
 
   /** The native float32 tensor of `t`, with t's shape (uploads tfjs-written data once). */
   h(t: TensorInfo): H {
     const e = this.entry(t.dataId);
+    e.materialize();
     let h = e.native;
     if (h === null) {
       let v = e.values as unknown;

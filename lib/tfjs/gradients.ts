@@ -8,12 +8,18 @@
  *
  *  - FusedBatchNorm (x rank 4, per-channel parameters): tfjs's gradient
  *    tiles rsqrt(var) to x's shape and makes ~10 passes over x-sized
- *    tensors; here one pass (SenetBatchNormGradSums: the two per-channel
- *    sums every parameter gradient needs) and one for dx (dy * scale * rsqrt).
+ *    tensors. When the mean and variance are x's batch statistics (the
+ *    backend saw them computed: provenance.ts), batch norm's whole gradient
+ *    in two passes (SenetBatchNormBackward, x's gradient through the
+ *    statistics included) and zeros for the statistics; otherwise one pass
+ *    (SenetBatchNormGradSums: the two per-channel sums every parameter
+ *    gradient needs) and one for dx (dy * scale * rsqrt).
  *  - Relu: dy * step(x) in one pass (SenetReluGrad) instead of two; Square
  *    (batch statistics in tf.moments): dy * 2x in one pass (SenetSquareGrad).
  *  - Mean, Sum: tfjs multiplies dy by a host-made tensor of ones of x's
  *    shape; here dy (scaled) is tiled to x's shape in one pass.
+ *  - Square, Mean, Sum of a gradient known to be zero (the statistics'
+ *    above): zeros, not computed unless read.
  *
  * SENET_TFJS_FUSED_GRADS=0 keeps tfjs's gradients everywhere.
  */
@@ -35,6 +41,7 @@ import {
   type NamedAttrMap,
   type Tensor,
 } from '@tensorflow/tfjs-core';
+import type { SenetBackend } from './backend.js';
 import { BACKEND_NAME_CONST } from './names.js';
 
 const ours = new Set<GradConfig>();
@@ -47,6 +54,72 @@ const ours = new Set<GradConfig>();
 function onSenet(): boolean {
   const e = engine();
   return e.backendName === BACKEND_NAME_CONST && (e.state as unknown as { gradientDepth: number }).gradientDepth === 0;
+}
+
+/** The senet backend (call after onSenet()). */
+function senet(): SenetBackend {
+  return engine().backend as unknown as SenetBackend;
+}
+
+function zerosLike(x: Tensor): Tensor {
+  return engine().runKernel('SenetZeros', {}, { shape: x.shape } as unknown as NamedAttrMap) as Tensor;
+}
+
+/** A node of tfjs's gradient tape (the fields read here). */
+interface TapeNode {
+  kernelName: string;
+  inputs: Record<string, Tensor>;
+  outputs: Tensor[];
+  saved?: Tensor[];
+}
+
+/** The tape being differentiated, indexed: each tensor's producer, each saved-tensor list's node. */
+const tapes = new WeakMap<TapeNode[], { producer: Map<number, TapeNode>; bySaved: Map<Tensor[], TapeNode> }>();
+
+function tapeIndex(tape: TapeNode[]) {
+  // (the tape does not grow while first-order gradients run: tfjs records nothing then)
+  let ix = tapes.get(tape);
+  if (!ix) {
+    ix = { producer: new Map(), bySaved: new Map() };
+    for (const n of tape) {
+      for (const o of n.outputs) if (o) ix.producer.set(o.id, n);
+      if (n.saved) ix.bySaved.set(n.saved, n);
+    }
+    tapes.set(tape, ix);
+  }
+  return ix;
+}
+
+/**
+ * Whether the batch norm being differentiated (its saved tensors `saved`)
+ * takes x's batch statistics computed on this tape: its mean is Mean(x) and
+ * its variance Mean(Square(Sub(x or Cast(x), mean or Reshape(mean)))), so
+ * that tfjs would carry the mean's and variance's gradients back to this x.
+ * The backend's facts say the data are the statistics over the right axes
+ * (provenance.ts); the tape says the gradient flows there (statistics
+ * computed outside the tape, or of another tensor holding the same data,
+ * are constants for this gradient).
+ */
+function batchMoments(saved: Tensor[]): boolean {
+  const b = senet();
+  const [xs, ms, vs] = saved as [Tensor, Tensor, Tensor];
+  const c = xs.shape[xs.shape.length - 1];
+  const fm = b.facts(ms)?.meanOf, fv = b.facts(vs)?.varianceOf;
+  if (b.device !== 'cpu' || !fm || !fv || fm.x !== xs.dataId || fm.channels !== c || fv.x !== xs.dataId || fv.mean !== ms.dataId || ms.size !== c) return false;
+  const tape = (engine().state as unknown as { activeTape: TapeNode[] | null }).activeTape;
+  if (!tape) return false;
+  const ix = tapeIndex(tape);
+  const node = ix.bySaved.get(saved);
+  if (!node || node.kernelName !== 'FusedBatchNorm') return false;
+  const { x, mean, variance } = node.inputs as { x: Tensor; mean: Tensor; variance: Tensor };
+  const made = (t: Tensor | undefined, ...kernels: string[]) => {
+    const n = t ? ix.producer.get(t.id) : undefined;
+    return n && kernels.includes(n.kernelName) ? n : undefined;
+  };
+  const sub = made(made(made(variance, 'Mean')?.inputs['x'], 'Square')?.inputs['x'], 'Sub');
+  if (made(mean, 'Mean')?.inputs['x'] !== x || !sub) return false;
+  const a = sub.inputs['a']!, m = sub.inputs['b']!;
+  return (a === x || made(a, 'Cast', 'Identity')?.inputs['x'] === x) && (m === mean || made(m, 'Reshape')?.inputs['x'] === mean);
 }
 
 function override(name: string, make: (orig: GradConfig) => GradConfig['gradFunc']): void {
@@ -81,6 +154,7 @@ export function installGradients(): void {
     const x = saved[0]!;
     const t = dy as Tensor;
     if (!onSenet() || x.dtype !== 'float32' || t.dtype !== 'float32') return orig.gradFunc(dy, saved, attrs);
+    if (senet().knownZero(t)) return { x: () => zerosLike(x) };
     return { x: () => engine().runKernel('SenetSquareGrad', { dy: t, x }) as Tensor };
   });
 
@@ -89,6 +163,7 @@ export function installGradients(): void {
       const x = saved[0]!;
       const t = dy as Tensor;
       if (!onSenet() || x.rank === 0 || x.dtype !== 'float32' || t.dtype !== 'float32') return orig.gradFunc(dy, saved, attrs);
+      if (senet().knownZero(t) && x.size > 0) return { x: () => zerosLike(x) };
       return { x: () => tiledGrad(t, x, attrs, isMean) };
     });
   }
@@ -101,6 +176,13 @@ export function installGradients(): void {
       [t, x, mean, variance, scale].every((v) => v == null || v.dtype === 'float32');
     if (!ok) return orig.gradFunc(dy, saved, attrs);
     const eps = attrs['varianceEpsilon'] as number;
+    if (eps >= 1e-12 && eps <= 1 && batchMoments(saved)) {
+      const inputs: Record<string, Tensor> = { dy: t, x, mean, variance };
+      if (scale) inputs['scale'] = scale;
+      const [dx, dScale, dOffset] = engine().runKernel('SenetBatchNormBackward', inputs, { varianceEpsilon: eps }) as Tensor[];
+      const zeros = () => zerosLike(mean);
+      return { x: () => dx!, mean: zeros, variance: zeros, scale: () => dScale!, offset: () => dOffset! };
+    }
     const s = scale ?? scalar(1);
     const r = rsqrt(add(variance, scalar(eps)));
     const k = mul(r, s);

@@ -23,6 +23,7 @@ import { matmulKernels } from './kernels/matmul.js';
 import { convKernels } from './kernels/conv.js';
 import { poolKernels } from './kernels/pool.js';
 import { batchNormKernels } from './kernels/batchnorm.js';
+import { momentsKernels } from './kernels/moments.js';
 import { installGradients } from './gradients.js';
 import { BACKEND_NAME_CONST } from './names.js';
 
@@ -38,6 +39,8 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
   ...convKernels,
   ...poolKernels,
   ...batchNormKernels,
+  // in front of the plain Mean, Sum, Sub, Square, Neg, Add (it calls them for what it does not recognise)
+  ...momentsKernels,
 };
 
 /** Calls per kernel over every backend instance of the process (native, fallback). */

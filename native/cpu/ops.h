@@ -97,6 +97,8 @@ Tensor reduce(const Tensor& x, const std::vector<bool>& axes, ReduceOp op, const
 Tensor softmax(const Tensor& x);
 // Per last-axis channel c: sums of dy and of dy * (x - mean[c]) (batch norm's gradient), in one pass.
 std::vector<Tensor> batchnorm_grad_sums(const Tensor& dy, const Tensor& x, const Tensor& mean);
+// Per last-axis channel c: the mean over the other axes of (x - mean[c])^2 (rows > 0).
+Tensor centered_variance(const Tensor& x, const Tensor& mean);
 // layout.cc -- transpose, tile, constant pad.
 Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm);
 Tensor tile(const Tensor& x, const std::vector<int64_t>& reps);

@@ -242,6 +242,41 @@ Tensor softmax(const Tensor& x) {
   return y;
 }
 
+// Why a pass of its own: tfjs computes batch statistics as mean(square(x - mean)), two full-size
+// temporaries and three passes; the backend recognises that graph (lib/tfjs/provenance.ts) and
+// reads x once here instead. Differences are taken in float32 (as tfjs does) and summed in double.
+Tensor centered_variance(const Tensor& x, const Tensor& mean) {
+  const char* name = "centeredVariance";
+  const int64_t C = x.shape.back(), rows = x.numel() / C;
+  Tensor v = empty_tensor({C}, DType::F32, x.device(), name);
+  CpuStream::get().enqueue(name, [x, mean, v, C, rows] {
+    const float* in = x.f32();
+    const float* m = mean.f32();
+    const int nt = omp_get_max_threads();
+    std::vector<double> part(size_t(nt) * size_t(C), 0.0);
+#pragma omp parallel if (rows * C > kParallelMin)
+    {
+      const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t chunk = (rows + T - 1) / T, lo = std::min(rows, t * chunk), hi = std::min(rows, lo + chunk);
+      double* a = part.data() + size_t(t) * size_t(C);
+      for (int64_t r = lo; r < hi; ++r) {
+        const float* xr = in + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = double(xr[c] - m[c]);
+          a[c] += d * d;
+        }
+      }
+    }
+    float* out = v.f32();
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0.0;
+      for (int t = 0; t < nt; ++t) s += part[size_t(t) * size_t(C) + size_t(c)];
+      out[c] = float(s / double(rows));
+    }
+  });
+  return v;
+}
+
 std::vector<Tensor> batchnorm_grad_sums(const Tensor& dy, const Tensor& x, const Tensor& mean) {
   const char* name = "batchNormGradSums";
   const int64_t C = x.shape.back(), rows = x.numel() / C;

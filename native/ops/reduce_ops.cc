@@ -69,10 +69,23 @@ SENET_BINDING(batchNormGradSums) {
   return outputs(info.Env(), cpu::batchnorm_grad_sums(dy, x, mean));
 }
 
+// centeredVariance(x, mean [C]) -> [C]: mean of (x - mean)^2 over every axis but the last
+SENET_BINDING(centeredVariance) {
+  OpArgs A(info, "centeredVariance");
+  Tensor x = A.tensor(0, "x"), mean = A.tensor(1, "mean");
+  check_same_device(A.op(), {{"x", &x}, {"mean", &mean}});
+  require_cpu(A.op(), "x", x);
+  if (x.rank() < 1 || x.shape.back() <= 0 || x.numel() == 0)
+    fail(Code::Shape, A.op(), "x", "a non-empty tensor with channels on its last axis", "shape " + shape_str(x.shape));
+  check_shape(A.op(), "mean", mean, {x.shape.back()});
+  return wrap(info.Env(), cpu::centered_variance(x, mean));
+}
+
 void register_reduce_ops(Napi::Env env, Napi::Object exports) {
   SENET_EXPORT(exports, env, reduce);
   SENET_EXPORT(exports, env, softmax);
   SENET_EXPORT(exports, env, batchNormGradSums);
+  SENET_EXPORT(exports, env, centeredVariance);
 }
 
 }  // namespace senet

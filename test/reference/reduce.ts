@@ -63,6 +63,13 @@ export function batchNormGradSumsRef(dy: ArrayLike<number>, x: ArrayLike<number>
   return { sumDy: s1, sumDyXmu: s2 };
 }
 
+/** Per channel c of the last axis: the mean of (x - mean[c])^2 over the other axes. */
+export function centeredVarianceRef(x: ArrayLike<number>, mean: ArrayLike<number>): Float64Array {
+  const C = mean.length, v = new Float64Array(C);
+  for (let i = 0; i < x.length; i++) v[i % C] += (x[i]! - mean[i % C]!) ** 2;
+  return v.map((s) => s / (x.length / C));
+}
+
 /** y = (x - mean) * scale / sqrt(var + eps) + offset per channel (batch norm with given statistics). */
 export function batchNormRef(x: ArrayLike<number>, mean: ArrayLike<number>, variance: ArrayLike<number>, scale: ArrayLike<number>, offset: ArrayLike<number>, eps: number): Float64Array {
   const C = mean.length;

@@ -152,6 +152,49 @@ test.serial('matmul, fused matmul, batch norm, pooling, reductions, softmax matc
   });
 });
 
+test.serial('batch statistics (tf.moments, then batchNorm): one fused gradient where tfjs carries the statistics back to x, tfjs\'s own elsewhere; values as on cpu', async (t) => {
+  const b = senetBackend();
+  const g = rnd([4], 2), o = rnd([4], 3), w = rnd([4], 5), shape = [8, 6, 6, 4];
+  const bn = (x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(x, mean, variance, o, g, 1e-3), rnd(shape, 9)));
+  const stats = (v: tf.Tensor) => tf.moments(v, [0, 1, 2]);
+  const cases: Array<[string, number, () => tf.Tensor[]]> = [
+    ['as tf.layers computes it', 1, () => tf.grads((v: tf.Tensor) => { const s = stats(v); return bn(v, s.mean, s.variance); })([rnd(shape, 1)])],
+    ['the statistics also in the loss', 1, () => tf.grads((v: tf.Tensor) => {
+      const s = stats(v);
+      return tf.addN([bn(v, s.mean, s.variance), tf.sum(tf.mul(s.mean, w)), tf.sum(tf.square(s.variance))]);
+    })([rnd(shape, 1)])],
+    ['statistics computed before the gradient (constants)', 0, () => {
+      const x = rnd(shape, 1), s = stats(x);
+      return tf.grads((v: tf.Tensor) => bn(v, s.mean, s.variance))([x]);
+    }],
+    ['statistics of a copy made before the gradient (same data, no gradient path)', 0, () => {
+      const x = rnd(shape, 1), copy = x.clone();
+      return tf.grads((v: tf.Tensor) => { const s = stats(copy); return bn(v, s.mean, s.variance); })([x]);
+    }],
+    ['a variance that is not the statistic', 0, () => tf.grads((v: tf.Tensor) => { const s = stats(v); return bn(v, s.mean, tf.add(s.variance, 0.5)); })([rnd(shape, 1)])],
+    ['statistics over other axes', 0, () => tf.grads((v: tf.Tensor) => {
+      const s = tf.moments(v, [0, 1, 2, 3]);
+      return bn(v, tf.tile(tf.reshape(s.mean, [1]), [4]), tf.tile(tf.reshape(s.variance, [1]), [4]));
+    })([rnd(shape, 1)])],
+  ];
+  for (const [name, fused, f] of cases) {
+    b.resetStats();
+    await same(t, name, f);
+    t.is(b.stats.native.get('SenetBatchNormBackward') ?? 0, fused, `${name}: fused gradients`);
+  }
+  // x - mean(x) and its square are described, not computed, until something reads them.
+  await same(t, 'centered data and its square read directly, by a cpu kernel, reshaped; moments of rank 2, 3 and keepDims', () => {
+    const x = rnd([5, 3, 4], 1), m = tf.mean(x, [0, 1]), d = tf.sub(x, m);
+    return [d, tf.square(d), tf.mean(tf.square(d), [0, 1]), tf.cumsum(tf.reshape(d, [-1])), tf.reshape(tf.square(tf.sub(x, m)), [15, 4]),
+      tf.moments(x, [0, 1], true).variance, tf.moments(rnd([7, 3], 2), 0).variance, tf.moments(x, [0, 1]).variance];
+  });
+  // Lazy data holds native memory only while its tensor lives.
+  await tf.setBackend('senet');
+  const before = senet.memory().devices['cpu']!.tensors;
+  tf.tidy(() => cases[1]![2]().map((v) => v.dataSync()));
+  t.is(senet.memory().devices['cpu']!.tensors, before);
+});
+
 test.serial('data stays native between native kernels; a cpu kernel reads it in place; tfjs data is copied once', async (t) => {
   await tf.setBackend('senet');
   const b = tf.backend() as unknown as SenetBackend;

@@ -1,0 +1,80 @@
+/**
+ * What the senet backend knows about a tensor's data beyond its values, and
+ * data it describes instead of computing: the pieces that let tfjs's batch
+ * norm run in the passes senet's own batch norm makes.
+ *
+ * tf.layers' batch norm in training computes its statistics with
+ * tf.moments, `mean = mean(x); variance = mean(square(x - mean))`, and
+ * tfjs differentiates that graph op by op: two x-sized temporaries forward,
+ * and backward the batch norm's gradients for mean and variance go back
+ * through Mean, Square, Sub and Mean again, each an x-sized tensor, summed
+ * into x's gradient (about 16 passes over x-sized data per layer, against 5
+ * for a fused batch norm). The backend follows the graph instead:
+ *
+ *  - Mean over every axis but the last notes `meanOf` (the data and its
+ *    channel count) on its output;
+ *  - Sub(x, m) with m the mean of x (broadcast per channel) returns lazy
+ *    data `x - m`, Square of that lazy `(x - m)^2`, and Mean of the square
+ *    reads x once (addon.centeredVariance) and notes `varianceOf`;
+ *  - FusedBatchNorm's gradient (gradients.ts), when its mean and variance
+ *    are the batch statistics of its x, is batch norm's whole gradient in
+ *    two passes (addon.batchNormBackward: x's gradient through the
+ *    statistics included), and the statistics' gradients are zeros;
+ *  - zeros (lazy, never computed unless read) stay zeros through the
+ *    gradients of Mean, Square, Sub and Sum, and adding zeros to a tensor
+ *    is that tensor.
+ *
+ * Lazy data is computed (with the same kernels, the same values) the moment
+ * anything else reads it. Facts only come from kernels that computed the
+ * data, and tfjs data is immutable, so a fact stays true as long as its
+ * data lives. The shortcuts run on the cpu device only;
+ * SENET_TFJS_PROVENANCE=0 (or `provenance.enabled = false`) turns them off.
+ */
+import type { DataId } from '@tensorflow/tfjs-core';
+import { addon, type NativeHandle } from '../native.js';
+
+type H = NativeHandle;
+
+/** Whether kernels record facts (and so take the shortcuts); read at each call. */
+export const provenance = {
+  enabled: typeof process === 'undefined' || process.env['SENET_TFJS_PROVENANCE'] !== '0',
+};
+
+/** Data described instead of computed: its shape and what it is. */
+export type Lazy =
+  | { readonly what: 'zeros'; readonly shape: number[]; readonly device: string }
+  /** x - mean and (x - mean)^2, mean [C] broadcast over x's last axis; the entry owns both handles */
+  | { readonly what: 'centered' | 'squared-centered'; readonly shape: number[]; readonly x: H; readonly mean: H };
+
+/** Per-channel statistics of some data: over every axis but the last, C channels. */
+export interface Of {
+  readonly x: DataId;
+  readonly channels: number;
+}
+
+/** What a tensor's data is known to be. */
+export interface Facts {
+  /** every element is zero */
+  zero?: true;
+  /** the mean of x over every axis but the last */
+  meanOf?: Of;
+  /** x - mean, or (x - mean)^2, where mean is `mean` (itself the meanOf x) */
+  centered?: Of & { readonly mean: DataId };
+  squaredCentered?: Of & { readonly mean: DataId };
+  /** the mean over every axis but the last of (x - mean)^2 */
+  varianceOf?: Of & { readonly mean: DataId };
+}
+
+export function computeLazy(l: Lazy): H {
+  switch (l.what) {
+    case 'zeros': return addon.full(l.shape, 0, 'float32', l.device);
+    case 'centered': return addon.binary(l.x, l.mean, 'sub');
+    case 'squared-centered': return addon.binary(l.x, l.mean, 'squaredDifference');
+  }
+}
+
+export function releaseLazy(l: Lazy): void {
+  if (l.what === 'zeros') return;
+  l.x.release();
+  l.mean.release();
+}
