@@ -139,6 +139,8 @@ export interface NativeAddon {
   releaseHostView(view: ArrayBufferView, token: number): void;
   relu(x: H): H;
   reluBackward(dy: H, y: H): H;
+  scaleChannels(u: H, s: H, r: H | null, o: Opts): H;
+  scaleChannelsBackward(dy: H, u: H, s: H): [H, H];
   add(a: H, b: H): H;
   softmaxCrossEntropy(logits: H, labels: H, o: Opts): [H, H];
   sgdStep(params: H[], grads: H[], buffers: H[] | null, o: Opts): void;

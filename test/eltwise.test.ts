@@ -1,6 +1,6 @@
 import test from 'ava';
-import { add, addScaled_, fill_, full, randn, relu, reluBackward, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
-import { addBackwardRef, addRef, addScaledRef, reluBackwardRef, reluRef } from './reference/eltwise.js';
+import { add, addScaled_, fill_, full, getNumThreads, randn, relu, reluBackward, scaleChannels, scaleChannelsBackward, setNumThreads, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
+import { addBackwardRef, addRef, addScaledRef, reluBackwardRef, reluRef, scaleChannelsBackwardRef, scaleChannelsRef } from './reference/eltwise.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
@@ -82,7 +82,68 @@ perDevice('zero-size tensors pass through relu, add and the in-place ops', (t, d
 
 // The reference backwards against finite differences of the reference forwards (relu inputs kept
 // at least 0.01 from its kink at 0).
+// u [N, ..., C] scaled per (sample, channel): a channel count below and above the vector width, one row, one sample.
+const SCALED: number[][] = [[1, 1, 1, 3], [2, 5, 7, 13], [3, 4, 4, 64], [4, 300, 9], [5, 2], [3, 41, 37, 24]];
+for (const [i, s] of SCALED.entries()) {
+  perDevice(`scaleChannels (alone, + residual, + relu) and scaleChannelsBackward: [${s}]`, (t, device) => {
+    const r = new Rng(90 + i);
+    const N = s[0]!, C = s[s.length - 1]!, n = numel(s);
+    const u = data(r, n), f = r.array(N * C), res = r.array(n), dy = r.array(n);
+    const U = T(u, s, device), S = T(f, [N, C], device);
+    if (device !== 'cpu') {
+      const e = t.throws(() => scaleChannels(U, S), { instanceOf: SenetError });
+      t.is(e?.code, 'SENET_DEVICE');
+      return;
+    }
+    const prod = u.map((v, k) => Math.abs(v * f[Math.floor(k / (n / N)) * C + (k % C)]!));
+    // the product: one rounding; + r: one more (or one in all when fused), of at most |u s| + |r|
+    assertClose(t, read(scaleChannels(U, S)), scaleChannelsRef(u, f, N, C), { mag: prod, k: 1, name: 'u s' });
+    const mag = prod.map((v, k) => v + Math.abs(res[k]!));
+    assertClose(t, read(scaleChannels(U, S, { residual: T(res, s, device) })), scaleChannelsRef(u, f, N, C, res), { mag, k: 2, name: 'u s + r' });
+    assertClose(t, read(scaleChannels(U, S, { residual: T(res, s, device), relu: true })), scaleChannelsRef(u, f, N, C, res, true), { mag, k: 2, name: 'relu(u s + r)' });
+    const { du, ds } = scaleChannelsBackward(T(dy, s, device), U, S);
+    const want = scaleChannelsBackwardRef(dy, u, f, N, C);
+    t.deepEqual([...ds.shape], [N, C]);
+    assertClose(t, read(du), want.du, { k: 1, name: 'du' });
+    // products exact and sums in float64: the final rounding to float32 (float64's error is far below it)
+    const dsMag = scaleChannelsBackwardRef(dy.map(Math.abs), u.map(Math.abs), f, N, C).ds;
+    assertClose(t, read(ds), want.ds, { mag: dsMag, k: 1, name: 'ds' });
+    // the same bits at any thread count (ds: one sample per thread at a time)
+    const threads = getNumThreads();
+    try {
+      for (const k of [1, 3]) {
+        setNumThreads(k);
+        const again = scaleChannelsBackward(T(dy, s, device), U, S);
+        t.deepEqual([...read(again.ds)], [...read(ds)], `ds at ${k} threads`);
+        t.deepEqual([...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))], [...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))]);
+      }
+    } finally {
+      setNumThreads(threads);
+    }
+  });
+}
+
+perDevice('scaleChannels with relu passes NaN as relu does', (t, device) => {
+  if (device !== 'cpu') {
+    t.pass();
+    return;
+  }
+  const y = scaleChannels(tensor([NaN, -1, 2, -0], [2, 2], { device }), tensor([1, 1, 1, 1], [2, 2], { device }), { relu: true }).toArraySync();
+  t.true(Number.isNaN(y[0]));
+  t.deepEqual([...y.slice(1)], [0, 2, -0]);
+});
+
 test('eltwise reference backwards match finite differences', (t) => {
+  for (const [i, s] of [[2, 3, 4], [3, 1, 5]].entries()) {
+    const r = new Rng(95 + i);
+    const N = s[0]!, C = s[2]!, n = numel(s);
+    const u = r.array(n), f = r.array(N * C), dy = r.array(n);
+    const g = scaleChannelsBackwardRef(dy, u, f, N, C);
+    const nu = numericalGrad((v) => dot(scaleChannelsRef(v, f, N, C), dy), u);
+    const ns = numericalGrad((v) => dot(scaleChannelsRef(u, v, N, C), dy), f);
+    assertNear(t, [...g.du], [...nu.values()], FD_RTOL, FD_ATOL, `scaleChannels du [${s}]`);
+    assertNear(t, [...g.ds], [...ns.values()], FD_RTOL, FD_ATOL, `scaleChannels ds [${s}]`);
+  }
   for (const [i, s] of SHAPES.slice(0, 4).entries()) {
     const r = new Rng(40 + i);
     const x = r.array(numel(s)).map((v) => Math.fround(Math.sign(v || 1) * (0.01 + Math.abs(v))));
@@ -115,6 +176,11 @@ perDevice('eltwise ops reject bad input with SENET_* errors naming op and argume
   bad(() => addScaled_(a, a, NaN), 'SENET_ARG', /^addScaled_: expected alpha a finite number, got number NaN/);
   bad(() => addScaled_(a, a, Infinity), 'SENET_ARG', /^addScaled_: expected alpha a finite number, got number Infinity/);
   bad(() => addScaled_(a, a, '2' as never), 'SENET_ARG', /^addScaled_: expected alpha a finite number, got string '2'/);
+  bad(() => scaleChannels(randn([6], { device }), a), 'SENET_SHAPE', /^scaleChannels: expected u a non-empty tensor \[N, \.\.\., C\] of rank >= 2, got shape \[6\]/);
+  bad(() => scaleChannels(a, b), 'SENET_SHAPE', /^scaleChannels: expected s shape \[2,3\], got \[3,2\]/);
+  bad(() => scaleChannels(a, a, { residual: b }), 'SENET_SHAPE', /^scaleChannels: expected residual shape \[2,3\], got \[3,2\]/);
+  bad(() => scaleChannelsBackward(b, a, a), 'SENET_SHAPE', /^scaleChannelsBackward: expected dy shape \[2,3\], got \[3,2\]/);
+  bad(() => scaleChannelsBackward(a, a, 'x' as never), 'SENET_ARG', /^scaleChannelsBackward: expected s a Tensor, got string 'x'/);
   bad(() => fill_(a, '1' as never), 'SENET_ARG', /^fill_: expected value a number, got string '1'/);
   bad(() => fill_({} as never, 1), 'SENET_ARG', /^fill_: expected x a Tensor, got an object/);
   // Shapes with negative or non-finite dimensions never become tensors.

@@ -1,4 +1,4 @@
-/** Elementwise ops: relu (+ backward), add, and in-place helpers. */
+/** Elementwise ops: relu (+ backward), add, per-(sample, channel) scaling (+ backward), and in-place helpers. */
 import { addon } from '../native.js';
 import { describe, fail, native } from '../errors.js';
 import { Tensor, wrapOut } from '../tensor.js';
@@ -25,6 +25,37 @@ export function add(a: Tensor, b: Tensor): Tensor<'float32'> {
   expectShape(op, 'b', b, a.shape);
   sameDevice(op, { a, b });
   return wrapOut(native(() => addon.add(ha, hb)));
+}
+
+function scaledArgs(op: string, u: Tensor, s: Tensor) {
+  const hu = tensorArg(op, 'u', u), hs = tensorArg(op, 's', s);
+  if (u.rank < 2 || u.size === 0) fail('SENET_SHAPE', op, 'u', 'a non-empty tensor [N, ..., C] of rank >= 2', `shape [${u.shape}]`);
+  expectShape(op, 's', s, [u.shape[0]!, u.shape[u.rank - 1]!]);
+  return [hu, hs] as const;
+}
+
+/**
+ * y = u * s (+ r) (then relu) with u [N, ..., C] and s [N, C] a factor per
+ * sample and channel (a squeeze-excite block's last step), in one pass.
+ */
+export function scaleChannels(u: Tensor, s: Tensor, o: { residual?: Tensor; relu?: boolean } = {}): Tensor<'float32'> {
+  const op = 'scaleChannels';
+  const [hu, hs] = scaledArgs(op, u, s);
+  const hr = o.residual === undefined ? null : tensorArg(op, 'residual', o.residual);
+  if (o.residual !== undefined) expectShape(op, 'residual', o.residual, u.shape);
+  sameDevice(op, o.residual === undefined ? { u, s } : { u, s, residual: o.residual });
+  return wrapOut(native(() => addon.scaleChannels(hu, hs, hr, { relu: o.relu === true })));
+}
+
+/** The gradients of u * s (scaleChannels without residual and relu): du = dy * s, ds[n, c] = sum over sample n's rows of dy * u. */
+export function scaleChannelsBackward(dy: Tensor, u: Tensor, s: Tensor): { du: Tensor<'float32'>; ds: Tensor<'float32'> } {
+  const op = 'scaleChannelsBackward';
+  const hdy = tensorArg(op, 'dy', dy);
+  const [hu, hs] = scaledArgs(op, u, s);
+  expectShape(op, 'dy', dy, u.shape);
+  sameDevice(op, { dy, u, s });
+  const [du, ds] = native(() => addon.scaleChannelsBackward(hdy, hu, hs));
+  return { du: wrapOut(du), ds: wrapOut(ds) };
 }
 
 /** y += alpha * x, in place. */

@@ -17,7 +17,11 @@
  *  - Relu: dy * step(x) in one pass (SenetReluGrad) instead of two; Square
  *    (batch statistics in tf.moments): dy * 2x in one pass (SenetSquareGrad).
  *  - Mean, Sum: tfjs multiplies dy by a host-made tensor of ones of x's
- *    shape; here dy (scaled) is tiled to x's shape in one pass.
+ *    shape; here dy (scaled) is broadcast to x's shape (lazily: the Add that
+ *    accumulates it applies it; provenance.ts).
+ *  - Multiply of [N, ..., C] by [N, 1, ..., 1, C] (a squeeze-excite
+ *    scaling): both gradients in one pass (SenetScaleChannelsGrad), where
+ *    tfjs makes a product, another product and a sum over x-sized tensors.
  *  - Square, Mean, Sum of a gradient known to be zero (the statistics'
  *    above): zeros, not computed unless read.
  *
@@ -35,13 +39,13 @@ import {
   reshape,
   rsqrt,
   scalar,
-  tile,
   util,
   type GradConfig,
   type NamedAttrMap,
   type Tensor,
 } from '@tensorflow/tfjs-core';
 import type { SenetBackend } from './backend.js';
+import { scaling } from './kernels/graph.js';
 import { BACKEND_NAME_CONST } from './names.js';
 
 const ours = new Set<GradConfig>();
@@ -134,9 +138,8 @@ function tiledGrad(dy: Tensor, x: Tensor, attrs: NamedAttrMap, mean: boolean): T
   const axes = util.parseAxisParam(attrs['axis'] as number | number[], x.shape);
   const [, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
   const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const reps = x.shape.map((d, i) => (axes.includes(i) ? d : 1));
   const g = mean ? div(dy, scalar(util.sizeFromShape(reduceShape))) : dy;
-  return tile(reshape(g, expanded), reps);
+  return engine().runKernel('SenetBroadcastTo', { x: reshape(g, expanded) }, { shape: x.shape } as unknown as NamedAttrMap) as Tensor;
 }
 
 /** Installs the gradients (idempotent; again after tfjs re-registers its own). */
@@ -167,6 +170,15 @@ export function installGradients(): void {
       return { x: () => tiledGrad(t, x, attrs, isMean) };
     });
   }
+
+  override('Multiply', (orig) => (dy, saved, attrs) => {
+    const [a, b] = saved as [Tensor, Tensor];
+    const t = dy as Tensor;
+    const pair = onSenet() && senet().device === 'cpu' && t.dtype === 'float32' ? scaling(a, b) : null;
+    if (!pair || !util.arraysEqual(t.shape, pair[0].shape)) return orig.gradFunc(dy, saved, attrs);
+    const [du, ds] = engine().runKernel('SenetScaleChannelsGrad', { dy: t, u: pair[0] as Tensor, s: pair[1] as Tensor }) as Tensor[];
+    return pair[0] === a ? { a: () => du!, b: () => ds! } : { a: () => ds!, b: () => du! };
+  });
 
   override('FusedBatchNorm', (orig) => (dy, saved, attrs) => {
     const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];

@@ -1,7 +1,8 @@
 /**
  * What the senet backend knows about a tensor's data beyond its values, and
  * data it describes instead of computing: the pieces that let tfjs's batch
- * norm run in the passes senet's own batch norm makes.
+ * norm and squeeze-excite scaling run in the passes senet's own fused
+ * modules make.
  *
  * tf.layers' batch norm in training computes its statistics with
  * tf.moments, `mean = mean(x); variance = mean(square(x - mean))`, and
@@ -24,6 +25,15 @@
  *    gradients of Mean, Square, Sub and Sum, and adding zeros to a tensor
  *    is that tensor.
  *
+ * A squeeze-excite block written with ops ends `relu(u * s + r)` with s
+ * [N, 1, 1, C]: Multiply returns lazy `u * s`, Add of that and r lazy
+ * `u * s + r`, and Relu computes it in one pass (addon.scaleChannels; tfjs
+ * made three, writing two x-sized temporaries). Relu's gradient needs its
+ * input only for its sign, which the output has: the lazy input keeps the
+ * output and the gradient reads that. Multiply's gradient by a [N, 1, 1, C]
+ * factor is one pass (scaleChannelsBackward; gradients.ts), and Mean's
+ * gradient is a lazy broadcast that Add applies in its pass.
+ *
  * Lazy data is computed (with the same kernels, the same values) the moment
  * anything else reads it. Facts only come from kernels that computed the
  * data, and tfjs data is immutable, so a fact stays true as long as its
@@ -44,7 +54,14 @@ export const provenance = {
 export type Lazy =
   | { readonly what: 'zeros'; readonly shape: number[]; readonly device: string }
   /** x - mean and (x - mean)^2, mean [C] broadcast over x's last axis; the entry owns both handles */
-  | { readonly what: 'centered' | 'squared-centered'; readonly shape: number[]; readonly x: H; readonly mean: H };
+  | { readonly what: 'centered' | 'squared-centered'; readonly shape: number[]; readonly x: H; readonly mean: H }
+  /**
+   * u * s (+ r), u and r [N, ..., C], s [N, C]; `reluOut`: relu of this data,
+   * once computed (its sign is this data's); the entry owns the handles
+   */
+  | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; reluOut: H | null }
+  /** v (of the same rank, dimensions 1 or shape's) repeated to `shape` */
+  | { readonly what: 'broadcast'; readonly shape: number[]; readonly v: H };
 
 /** Per-channel statistics of some data: over every axis but the last, C channels. */
 export interface Of {
@@ -70,11 +87,23 @@ export function computeLazy(l: Lazy): H {
     case 'zeros': return addon.full(l.shape, 0, 'float32', l.device);
     case 'centered': return addon.binary(l.x, l.mean, 'sub');
     case 'squared-centered': return addon.binary(l.x, l.mean, 'squaredDifference');
+    case 'scaled': return addon.scaleChannels(l.u, l.s, l.r, { relu: false });
+    case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => d / l.v.shape[i]!));
   }
 }
 
 export function releaseLazy(l: Lazy): void {
-  if (l.what === 'zeros') return;
-  l.x.release();
-  l.mean.release();
+  switch (l.what) {
+    case 'zeros': return;
+    case 'centered':
+    case 'squared-centered':
+      l.x.release();
+      l.mean.release();
+      return;
+    case 'scaled':
+      for (const h of [l.u, l.s, l.r, l.reluOut]) h?.release();
+      return;
+    case 'broadcast':
+      l.v.release();
+  }
 }

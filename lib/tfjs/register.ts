@@ -23,7 +23,7 @@ import { matmulKernels } from './kernels/matmul.js';
 import { convKernels } from './kernels/conv.js';
 import { poolKernels } from './kernels/pool.js';
 import { batchNormKernels } from './kernels/batchnorm.js';
-import { momentsKernels } from './kernels/moments.js';
+import { graphKernels } from './kernels/graph.js';
 import { installGradients } from './gradients.js';
 import { BACKEND_NAME_CONST } from './names.js';
 
@@ -39,8 +39,8 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
   ...convKernels,
   ...poolKernels,
   ...batchNormKernels,
-  // in front of the plain Mean, Sum, Sub, Square, Neg, Add (it calls them for what it does not recognise)
-  ...momentsKernels,
+  // in front of the plain Mean, Sum, Sub, Square, Neg, Add, Multiply, Relu (it calls them for what it does not recognise)
+  ...graphKernels,
 };
 
 /** Calls per kernel over every backend instance of the process (native, fallback). */

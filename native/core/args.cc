@@ -166,6 +166,11 @@ void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& 
   if (t.shape != expected) fail(Code::Shape, op, arg, "shape " + shape_str(expected), shape_str(t.shape));
 }
 
+void require_cpu(const char* op, const char* arg, const Tensor& t) {
+  if (t.device().kind != Device::CPU)
+    fail(Code::Device, op, arg, "a cpu tensor (this op has no CUDA implementation yet)", t.device().str());
+}
+
 void check_same_device(const char* op, std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
   const std::pair<const char*, const Tensor*>* first = nullptr;
   for (const auto& p : ts) {

@@ -61,6 +61,8 @@ const char* mode_name(int mode);
 void check_rank(const char* op, const char* arg, const Tensor& t, int64_t rank, const char* layout);
 void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected);
 void check_same_device(const char* op, std::initializer_list<std::pair<const char*, const Tensor*>> ts);
+// For ops with no CUDA implementation (yet): a Device error naming op and argument.
+void require_cpu(const char* op, const char* arg, const Tensor& t);
 void check_device_supported(const char* op, const Tensor& t);  // cpu, or cuda in a CUDA build
 
 inline Napi::Value wrap(Napi::Env env, Tensor t) { return TensorHandle::Wrap(env, std::move(t)); }

@@ -91,6 +91,10 @@ Tensor unary(const Tensor& x, UnaryOp op, float alpha);
 Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const Shape& out_shape);
 Tensor add_n(const std::vector<Tensor>& xs);
 Tensor clip(const Tensor& x, float lo, float hi);
+// scale.cc -- u [N, ..., C] times s [N, C] per (sample, channel), + r, then relu (each optional); and its
+// gradient: du = dy*s, ds[n, c] = sum of dy*u over the sample's rows.
+Tensor scale_channels(const Tensor& u, const Tensor& s, const std::optional<Tensor>& r, bool relu);
+std::vector<Tensor> scale_channels_backward(const Tensor& dy, const Tensor& u, const Tensor& s);
 // reduce.cc -- sum/mean/max/min over the axes flagged true; softmax over the last axis.
 enum class ReduceOp { Sum, Mean, Max, Min };
 Tensor reduce(const Tensor& x, const std::vector<bool>& axes, ReduceOp op, const Shape& out_shape);

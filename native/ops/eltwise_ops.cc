@@ -1,4 +1,4 @@
-// relu, reluBackward, add (same shapes).
+// relu, reluBackward, add (same shapes); scaleChannels, scaleChannelsBackward.
 #include "core/args.h"
 #include "cpu/ops.h"
 #include "ops/registry.h"
@@ -28,10 +28,45 @@ SENET_BINDING(add) {
   return wrap(info.Env(), SENET_DISPATCH(a, add, a, b));
 }
 
+namespace {
+// u [N, ..., C] (rank >= 2, non-empty) and s [N, C]
+void check_scaled(const char* op, const Tensor& u, const Tensor& s) {
+  if (u.rank() < 2 || u.numel() == 0)
+    fail(Code::Shape, op, "u", "a non-empty tensor [N, ..., C] of rank >= 2", "shape " + shape_str(u.shape));
+  check_shape(op, "s", s, {u.shape[0], u.shape.back()});
+}
+}  // namespace
+
+// scaleChannels(u, s, r | null, {relu}) -> y = u*s (+ r) (then relu), s [N, C] per sample and channel
+SENET_BINDING(scaleChannels) {
+  OpArgs A(info, "scaleChannels");
+  Tensor u = A.tensor(0, "u"), s = A.tensor(1, "s");
+  auto r = A.optional_tensor(2, "r");
+  const bool relu = opt_bool(A.op(), A.options(3), "relu", false);
+  check_scaled(A.op(), u, s);
+  if (r) check_shape(A.op(), "r", *r, u.shape);
+  check_same_device(A.op(), {{"u", &u}, {"s", &s}, {"r", r ? &*r : nullptr}});
+  require_cpu(A.op(), "u", u);
+  return wrap(info.Env(), cpu::scale_channels(u, s, r, relu));
+}
+
+// scaleChannelsBackward(dy, u, s) -> [du = dy*s, ds [N, C] = sum over each sample's rows of dy*u]
+SENET_BINDING(scaleChannelsBackward) {
+  OpArgs A(info, "scaleChannelsBackward");
+  Tensor dy = A.tensor(0, "dy"), u = A.tensor(1, "u"), s = A.tensor(2, "s");
+  check_scaled(A.op(), u, s);
+  check_shape(A.op(), "dy", dy, u.shape);
+  check_same_device(A.op(), {{"dy", &dy}, {"u", &u}, {"s", &s}});
+  require_cpu(A.op(), "u", u);
+  return outputs(info.Env(), cpu::scale_channels_backward(dy, u, s));
+}
+
 void register_eltwise_ops(Napi::Env env, Napi::Object exports) {
   SENET_EXPORT(exports, env, relu);
   SENET_EXPORT(exports, env, reluBackward);
   SENET_EXPORT(exports, env, add);
+  SENET_EXPORT(exports, env, scaleChannels);
+  SENET_EXPORT(exports, env, scaleChannelsBackward);
 }
 
 }  // namespace senet

@@ -9,11 +9,6 @@
 namespace senet {
 namespace {
 
-void require_cpu(const char* op, const char* arg, const Tensor& t) {
-  if (t.device().kind != Device::CPU)
-    fail(Code::Device, op, arg, "a cpu tensor (this op has no CUDA implementation yet)", t.device().str());
-}
-
 // An array of `n` integers in [min, max].
 std::vector<int64_t> ints(const OpArgs& A, size_t i, const char* name, size_t n, int64_t min, int64_t max) {
   Napi::Array a = A.array(i, name);

@@ -10,11 +10,6 @@
 namespace senet {
 namespace {
 
-void require_cpu(const char* op, const char* arg, const Tensor& t) {
-  if (t.device().kind != Device::CPU)
-    fail(Code::Device, op, arg, "a cpu tensor (this op has no CUDA implementation yet)", t.device().str());
-}
-
 void check_rank_max(const char* op, const char* arg, const Tensor& t) {
   if (t.rank() > cpu::kMaxDims)
     fail(Code::Shape, op, arg, "at most " + std::to_string(cpu::kMaxDims) + " dimensions", "shape " + shape_str(t.shape));

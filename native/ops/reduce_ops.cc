@@ -7,15 +7,6 @@
 #include "ops/registry.h"
 
 namespace senet {
-namespace {
-
-void require_cpu(const char* op, const char* arg, const Tensor& t) {
-  if (t.device().kind != Device::CPU)
-    fail(Code::Device, op, arg, "a cpu tensor (this op has no CUDA implementation yet)", t.device().str());
-}
-
-}  // namespace
-
 // reduce(x, axes: number[], op: 'sum'|'mean'|'max'|'min')
 SENET_BINDING(reduce) {
   OpArgs A(info, "reduce");

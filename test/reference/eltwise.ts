@@ -1,6 +1,7 @@
 /**
  * Float64 reference of the elementwise ops: relu and its gradient (taken
- * from relu's output, dx = dy [y > 0]), add, and y + alpha x (addScaled_).
+ * from relu's output, dx = dy [y > 0]), add, y + alpha x (addScaled_), and
+ * u * s (+ r) per (sample, channel) with its gradients (scaleChannels).
  * Straight loops, written for clarity, not speed.
  */
 export function reluRef(x: ArrayLike<number>): Float64Array {
@@ -28,4 +29,25 @@ export function addScaledRef(y: ArrayLike<number>, x: ArrayLike<number>, alpha: 
   const out = new Float64Array(y.length);
   for (let i = 0; i < y.length; i++) out[i] = y[i]! + alpha * x[i]!;
   return out;
+}
+
+/** u [N, rows, C] * s [N, C] (+ r), then relu if asked. */
+export function scaleChannelsRef(u: ArrayLike<number>, s: ArrayLike<number>, N: number, C: number, r?: ArrayLike<number>, relu = false): Float64Array {
+  const per = u.length / N;
+  return Float64Array.from(u, (v, i) => {
+    const y = v * s[Math.floor(i / per) * C + (i % C)]! + (r ? r[i]! : 0);
+    return relu ? (y > 0 ? y : 0) : y;
+  });
+}
+
+/** The gradients of u * s: du = dy * s, ds[n, c] = sum over sample n's rows of dy * u. */
+export function scaleChannelsBackwardRef(dy: ArrayLike<number>, u: ArrayLike<number>, s: ArrayLike<number>, N: number, C: number): { du: Float64Array; ds: Float64Array } {
+  const per = u.length / N;
+  const ds = new Float64Array(N * C);
+  const du = Float64Array.from(dy, (g, i) => {
+    const k = Math.floor(i / per) * C + (i % C);
+    ds[k] += g * u[i]!;
+    return g * s[k]!;
+  });
+  return { du, ds };
 }

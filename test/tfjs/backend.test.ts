@@ -195,6 +195,35 @@ test.serial('batch statistics (tf.moments, then batchNorm): one fused gradient w
   t.is(senet.memory().devices['cpu']!.tensors, before);
 });
 
+test.serial('channel scaling (a squeeze-excite block written with ops): one pass forward and one for Multiply\'s gradients; lazy data read anywhere; values as on cpu', async (t) => {
+  const { addon } = await import('../../lib/native.js');
+  const b = senetBackend();
+  const shape = [3, 5, 6, 8];
+  const se = (u: tf.Tensor, r: tf.Tensor, w: tf.Tensor) => {
+    const s = tf.sigmoid(tf.matMul(tf.mean(u, [1, 2]), w));
+    return tf.relu(tf.add(tf.mul(u, tf.reshape(s, [3, 1, 1, 8])), r));
+  };
+  const dy = () => rnd(shape, 9);
+  b.resetStats();
+  addon._streamProfile({ on: true });
+  await same(t, 'SE block forward and gradients', () => {
+    const u = rnd(shape, 1), r = rnd(shape, 2), w = rnd([8, 8], 3, 0.3);
+    const { value, grads } = tf.valueAndGrads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => se(a, c, d))([u, r, w], dy());
+    return [value, ...grads];
+  });
+  const ops = new Set(addon._streamProfile({ on: false })!.ops.map((o) => o.op));
+  t.true(ops.has('scaleChannels') && ops.has('scaleChannelsBackward'), [...ops].join(' '));
+  t.is(b.stats.native.get('SenetScaleChannelsGrad'), 1);
+  await same(t, 'lazy u * s, u * s + r, the factor first, relu twice, gradients of one input, a broadcast gradient read directly', () => {
+    const u = rnd(shape, 1), r = rnd(shape, 2), f = rnd([3, 1, 1, 8], 3);
+    const p = tf.mul(u, f), q = tf.add(r, tf.mul(f, u));
+    return [p, q, tf.relu(q), tf.relu(q), tf.sum(tf.mul(p, 2)), tf.cumsum(tf.reshape(q, [-1])),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(tf.mul(v, f), r)), dy())))(u),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(tf.mul(u, v), r)), dy())))(f),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [1, 2], true), rnd([3, 1, 1, 8], 4))))(u)];
+  });
+});
+
 test.serial('data stays native between native kernels; a cpu kernel reads it in place; tfjs data is copied once', async (t) => {
   await tf.setBackend('senet');
   const b = tf.backend() as unknown as SenetBackend;

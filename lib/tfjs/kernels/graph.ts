@@ -1,9 +1,11 @@
 /**
- * The kernels that follow tfjs's batch statistics and their gradients
- * (provenance.ts): Mean, Sub, Square, Sum, Neg and Add in front of the
- * plain elementwise and reduction kernels, and the backend's SenetZeros
- * and SenetBatchNormBackward (used by gradients.ts). Whatever they do not
- * recognise goes to the plain kernel unchanged.
+ * The kernels that follow tfjs's graph (provenance.ts): batch statistics
+ * and their gradients (Mean, Sub, Square, Sum, Neg, Add), channel scaling
+ * (Multiply by [N, 1, ..., 1, C], Add, Relu), in front of the plain
+ * elementwise and reduction kernels, and the backend's own kernels for
+ * gradients.ts (SenetZeros, SenetBatchNormBackward, SenetBroadcastTo,
+ * SenetScaleChannelsGrad, SenetReluGrad). Whatever they do not recognise
+ * goes to the plain kernel unchanged.
  */
 import { broadcast_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
@@ -11,7 +13,7 @@ import type { SenetBackend } from '../backend.js';
 import { provenance, type Of } from '../provenance.js';
 import { elementwiseKernels } from './elementwise.js';
 import { reduceKernels } from './reduce.js';
-import { allF32, outAs, release, size, type NativeKernel } from './util.js';
+import { allF32, outAs, release, size, type H, type NativeKernel } from './util.js';
 
 function last(shape: readonly number[]): number {
   return shape[shape.length - 1]!;
@@ -70,8 +72,27 @@ function reduce(name: 'Mean' | 'Sum'): NativeKernel {
 
 const plainSub = elementwiseKernels['Sub']!, plainSquare = elementwiseKernels['Square']!;
 const plainNeg = elementwiseKernels['Neg']!, plainAdd = elementwiseKernels['Add']!;
+const plainMul = elementwiseKernels['Multiply']!, plainRelu = elementwiseKernels['Relu']!;
+const plainReluGrad = elementwiseKernels['SenetReluGrad']!;
 
-export const momentsKernels: Record<string, NativeKernel> = {
+/** A handle of its own on h's data (lazy data holds its inputs this way). */
+function hold(h: H): H {
+  return addon.reshape(h, h.shape);
+}
+
+/**
+ * [full, factor] when one of a, b is [N, ..., C] (more than one element per
+ * sample and channel) and the other [N, 1, ..., 1, C]: a per-(sample,
+ * channel) scaling, as a squeeze-excite block's.
+ */
+export function scaling(a: TensorInfo, b: TensorInfo): [TensorInfo, TensorInfo] | null {
+  if (!allF32(a, b) || a.shape.length !== b.shape.length || a.shape.length < 3) return null;
+  const fits = (u: TensorInfo, s: TensorInfo) =>
+    s.shape[0] === u.shape[0] && last(s.shape) === last(u.shape) && s.shape.slice(1, -1).every((d) => d === 1) && size(u.shape) > size(s.shape);
+  return fits(a, b) ? [a, b] : fits(b, a) ? [b, a] : null;
+}
+
+export const graphKernels: Record<string, NativeKernel> = {
   Mean: reduce('Mean'),
   Sum: reduce('Sum'),
 
@@ -106,6 +127,8 @@ export const momentsKernels: Record<string, NativeKernel> = {
   },
 
   // Gradient accumulation adds the statistics' zero gradients: a + 0 is a.
+  // A lazy broadcast (Mean's gradient) is added in the add's own pass; a
+  // lazy u * s plus r stays lazy (Relu computes it).
   Add: (inputs, b, attrs) => {
     const x = inputs['a']!, y = inputs['b']!;
     if (allF32(x, y)) {
@@ -119,8 +142,69 @@ export const momentsKernels: Record<string, NativeKernel> = {
           return { dataId: other.dataId, shape, dtype: 'float32' };
         }
       }
+      if (sameShape(x.shape, y.shape)) {
+        for (const [p, q] of [[x, y], [y, x]] as const) {
+          const l = b.lazyOf(p);
+          if (l?.what === 'broadcast' && sameShape(l.shape, p.shape)) return b.out(addon.binary(b.h(q), l.v, 'add'), q.shape);
+          if (l?.what === 'scaled' && l.r === null && l.reluOut === null && sameShape(l.shape, p.shape)) {
+            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(b.h(q)), reluOut: null };
+            return b.lazyOut(lazy, {});
+          }
+        }
+      }
     }
     return plainAdd(inputs, b, attrs);
+  },
+
+  // u * s with s [N, 1, ..., 1, C]: described (an Add and a Relu may follow).
+  Multiply: (inputs, b, attrs) => {
+    const pair = b.device === 'cpu' && provenance.enabled ? scaling(inputs['a']!, inputs['b']!) : null;
+    if (pair) {
+      const [u, s] = pair;
+      const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(b.h(u)), s: addon.reshape(b.h(s), [u.shape[0]!, last(u.shape)]), r: null, reluOut: null };
+      return b.lazyOut(lazy, {});
+    }
+    return plainMul(inputs, b, attrs);
+  },
+
+  // relu(u * s + r) in one pass; the lazy input keeps the output for the gradient.
+  Relu: (inputs, b, attrs) => {
+    const x = inputs['x']!;
+    const l = b.lazyOf(x);
+    if (l?.what === 'scaled' && allF32(x) && sameShape(l.shape, x.shape)) {
+      const y = addon.scaleChannels(l.u, l.s, l.r, { relu: true });
+      if (l.reluOut === null) l.reluOut = hold(y);
+      return b.out(y, x.shape);
+    }
+    return plainRelu(inputs, b, attrs);
+  },
+
+  /** dy * [x > 0] (NaN in x passing), from relu's output where the lazy x kept it (the same signs). */
+  SenetReluGrad: (inputs, b, attrs) => {
+    const dy = inputs['dy']!, x = inputs['x']!;
+    const l = b.lazyOf(x);
+    if (l?.what === 'scaled' && l.reluOut !== null && allF32(dy, x) && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape))
+      return b.out(addon.binary(b.h(dy), l.reluOut, 'reluGrad'), x.shape);
+    return plainReluGrad(inputs, b, attrs);
+  },
+
+  /** x (rank of attrs.shape, dimensions 1 or the shape's) repeated to attrs.shape: described, not computed. */
+  SenetBroadcastTo: (inputs, b, attrs) => {
+    const x = inputs['x']!, shape = attrs['shape'] as unknown as number[];
+    if (!allF32(x) || x.shape.length !== shape.length || x.shape.some((d, i) => d !== 1 && d !== shape[i])) return null;
+    if (b.device !== 'cpu') return b.out(addon.tile(b.h(x), shape.map((d, i) => d / x.shape[i]!)), shape);
+    return b.lazyOut({ what: 'broadcast', shape: shape.slice(), v: hold(b.h(x)) }, {});
+  },
+
+  /** Multiply's gradients for u [N, ..., C] times s [N, 1, ..., 1, C]: [du, ds] in one pass. */
+  SenetScaleChannelsGrad: (inputs, b) => {
+    const dy = inputs['dy']!, u = inputs['u']!, s = inputs['s']!;
+    if (!allF32(dy, u, s) || !sameShape(dy.shape, u.shape)) return null;
+    const n = u.shape[0]!, c = last(u.shape);
+    const s2 = addon.reshape(b.h(s), [n, c]);
+    const [du, ds] = addon.scaleChannelsBackward(b.h(dy), b.h(u), s2);
+    s2.release();
+    return [b.out(du!, u.shape), outAs(b, ds!, [n, c], s.shape)];
   },
 
   /** Zeros of attrs.shape (float32), computed only if read. */
