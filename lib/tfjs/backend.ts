@@ -77,6 +77,8 @@ export class TensorEntry {
   lazy: Lazy | null = null;
   /** what this data is known to be (provenance.ts) */
   facts: Facts | null = null;
+  /** native tensors computed from this data and others, named by a key (memo()) */
+  memo: { key: string; hs: H[] } | null = null;
   private readonly backend: SenetBackend;
 
   constructor(backend: SenetBackend, dtype: DataType, refCount: number, host: BackendValues | null) {
@@ -129,6 +131,8 @@ export class TensorEntry {
     this.nativeShape = null;
     if (this.derived) for (const h of this.derived.values()) h.release();
     this.derived = null;
+    if (this.memo) for (const h of this.memo.hs) h.release();
+    this.memo = null;
   }
 }
 
@@ -323,6 +327,36 @@ export class SenetBackend extends MathBackendCPU {
       e.derived.set(key, d);
     }
     return d;
+  }
+
+  private readonly uids = new WeakMap<DataId, number>();
+  private nextUid = 1;
+
+  /** A number naming t's data, unique in this process (dataIds moved from other backends may repeat their ids). */
+  uid(t: TensorInfo): number {
+    let u = this.uids.get(t.dataId);
+    if (u === undefined) this.uids.set(t.dataId, (u = this.nextUid++));
+    return u;
+  }
+
+  /**
+   * Native tensors computed from t's data and other data that `key` names,
+   * kept with t's data until another key replaces them (one set per tensor:
+   * a filter's batch-norm fold). `owned`: t's data is gone, the caller
+   * releases them.
+   */
+  memo(t: TensorInfo, key: string, make: () => H[] | null): { hs: H[]; owned: boolean } | null {
+    if (!this.data.has(t.dataId)) {
+      const hs = make();
+      return hs && { hs, owned: true };
+    }
+    const e = this.entry(t.dataId);
+    if (e.memo?.key === key) return { hs: e.memo.hs, owned: false };
+    const hs = make();
+    if (!hs) return null;
+    if (e.memo) for (const h of e.memo.hs) h.release();
+    e.memo = { key, hs };
+    return { hs, owned: false };
   }
 
   /** A derived tensor cached with t's data, if any. */

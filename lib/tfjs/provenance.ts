@@ -34,13 +34,19 @@
  * factor is one pass (scaleChannelsBackward; gradients.ts), and Mean's
  * gradient is a lazy broadcast that Add applies in its pass.
  *
+ * A convolution's output is described too: when a batch norm with given
+ * statistics (inference) reads it, the normalisation is folded into the
+ * convolution (weights scaled per output channel, a bias; kept with the
+ * filter while the statistics are the same tensors), so the convolution's
+ * output is never written and the batch norm makes no pass of its own.
+ *
  * Lazy data is computed (with the same kernels, the same values) the moment
  * anything else reads it. Facts only come from kernels that computed the
  * data, and tfjs data is immutable, so a fact stays true as long as its
  * data lives. The shortcuts run on the cpu device only;
  * SENET_TFJS_PROVENANCE=0 (or `provenance.enabled = false`) turns them off.
  */
-import type { DataId } from '@tensorflow/tfjs-core';
+import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
 import { addon, type NativeHandle } from '../native.js';
 
 type H = NativeHandle;
@@ -61,7 +67,12 @@ export type Lazy =
    */
   | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; reluOut: H | null }
   /** v (of the same rank, dimensions 1 or shape's) repeated to `shape` */
-  | { readonly what: 'broadcast'; readonly shape: number[]; readonly v: H };
+  | { readonly what: 'broadcast'; readonly shape: number[]; readonly v: H }
+  /** a convolution (OHWI filter w, optional bias, senet's conv parameters); `filter`, `biasInfo`: tfjs's tensors */
+  | {
+      readonly what: 'conv'; readonly shape: number[]; readonly x: H; readonly w: H; readonly bias: H | null; readonly p: Record<string, unknown>;
+      readonly filter: TensorInfo; readonly biasInfo: TensorInfo | null;
+    };
 
 /** Per-channel statistics of some data: over every axis but the last, C channels. */
 export interface Of {
@@ -89,6 +100,7 @@ export function computeLazy(l: Lazy): H {
     case 'squared-centered': return addon.binary(l.x, l.mean, 'squaredDifference');
     case 'scaled': return addon.scaleChannels(l.u, l.s, l.r, { relu: false });
     case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => d / l.v.shape[i]!));
+    case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
   }
 }
 
@@ -105,5 +117,8 @@ export function releaseLazy(l: Lazy): void {
       return;
     case 'broadcast':
       l.v.release();
+      return;
+    case 'conv':
+      for (const h of [l.x, l.w, l.bias]) h?.release();
   }
 }

@@ -224,6 +224,26 @@ test.serial('channel scaling (a squeeze-excite block written with ops): one pass
   });
 });
 
+test.serial('a batch norm with given statistics after a convolution is folded into it (inference); values as on cpu; the fold follows changed statistics', async (t) => {
+  const { addon } = await import('../../lib/native.js');
+  const x = () => rnd([2, 9, 9, 4], 1);
+  const stats = (seed: number) => [rnd([6], seed), tf.add(tf.abs(rnd([6], seed + 1)), 0.1), rnd([6], seed + 2), rnd([6], seed + 3)] as const;
+  const layer = (w: tf.Tensor, bias: tf.Tensor | undefined, stride: number, s: readonly tf.Tensor[]) =>
+    tf.batchNorm(tf.fused.conv2d({ x: x() as tf.Tensor4D, filter: w as tf.Tensor4D, strides: stride, pad: 'same', bias }), s[0]!, s[1]!, s[2]!, s[3]!, 1.001e-5);
+  await tf.setBackend('senet');
+  addon._streamProfile({ on: true });
+  tf.tidy(() => layer(rnd([3, 3, 4, 6], 4, 0.3), rnd([6], 5), 1, stats(10)).dataSync());
+  const ops = new Set(addon._streamProfile({ on: false })!.ops.map((o) => o.op));
+  t.true(ops.has('conv2d') && !ops.has('batchNormInference'), [...ops].join(' '));
+  await same(t, 'conv (+ bias, strided, 1x1) then batch norm; the same filter with other statistics; the conv output read too', () => {
+    const w3 = rnd([3, 3, 4, 6], 4, 0.3), w1 = rnd([1, 1, 4, 6], 6, 0.3), b = rnd([6], 5);
+    const s1 = stats(10), s2 = stats(20);
+    const conv = tf.conv2d(x() as tf.Tensor4D, w3 as tf.Tensor4D, 1, 'same');
+    return [layer(w3, b, 1, s1), layer(w3, b, 1, s2), layer(w3, b, 1, s1), layer(w3, undefined, 2, s1), layer(w1, b, 1, s2),
+      conv, tf.batchNorm(conv, s1[0]!, s1[1]!), tf.relu(layer(w3, b, 2, s2))];
+  });
+});
+
 test.serial('data stays native between native kernels; a cpu kernel reads it in place; tfjs data is copied once', async (t) => {
   await tf.setBackend('senet');
   const b = tf.backend() as unknown as SenetBackend;

@@ -11,7 +11,7 @@ import type { SenetBackend } from '../backend.js';
 import { allF32, release, size, type H, type NativeKernel } from './util.js';
 
 /** A parameter as a [C] vector (a view, a broadcast of one value, or the default). */
-function vec(b: SenetBackend, t: TensorInfo | undefined, c: number, def: number): H | null {
+export function vec(b: SenetBackend, t: TensorInfo | undefined, c: number, def: number): H | null {
   if (!t) return addon.full([c], def, 'float32', b.device);
   const n = size(t.shape);
   if (n === c) return addon.reshape(b.h(t), [c]);

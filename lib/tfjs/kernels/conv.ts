@@ -9,6 +9,7 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
+import { provenance } from '../provenance.js';
 import { activate, allF32, release, size, type H, type NativeKernel } from './util.js';
 
 type Info = backend_util.Conv2DInfo;
@@ -70,9 +71,16 @@ function convForward(
   activation: string | undefined,
   prelu: TensorInfo | undefined,
   leakyAlpha: number | undefined,
+  lazyFilter?: TensorInfo,
 ): TensorInfo | null {
   const co = outShape[3]!;
   const fuseBias = bias !== undefined && bias.shape.length === 1 && bias.shape[0] === co;
+  if (lazyFilter && (fuseBias || bias === undefined) && (!activation || activation === 'linear') && b.device === 'cpu' && provenance.enabled) {
+    // Described, not computed: a batch norm reading it folds itself in (graph.ts).
+    const hold = (h: H) => addon.reshape(h, h.shape);
+    const lazy = { what: 'conv' as const, shape: outShape.slice(), x: hold(b.h(x)), w: hold(w), bias: fuseBias ? hold(b.h(bias!)) : null, p: p as unknown as Record<string, unknown>, filter: lazyFilter, biasInfo: fuseBias ? bias! : null };
+    return b.lazyOut(lazy, {});
+  }
   let y = addon.conv2d(b.h(x), w, fuseBias ? b.h(bias!) : null, p as unknown as Record<string, unknown>);
   if (bias !== undefined && !fuseBias) {
     // Other bias shapes (a scalar, [1, 1, co]...): a broadcast add.
@@ -110,7 +118,7 @@ const conv2D: NativeKernel = (inputs, b, attrs) => {
   const p = params(c, 1);
   if (!p) return null;
   return convForward(b, x, ohwi(b, filter), p, c.outShape, inputs['bias'] ?? undefined, attrs['activation'] as unknown as string,
-    inputs['preluActivationWeights'] ?? undefined, attrs['leakyreluAlpha'] as unknown as number);
+    inputs['preluActivationWeights'] ?? undefined, attrs['leakyreluAlpha'] as unknown as number, filter);
 };
 
 const depthwise: NativeKernel = (inputs, b, attrs) => {

@@ -10,7 +10,8 @@
 import { broadcast_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { provenance, type Of } from '../provenance.js';
+import { provenance, type Lazy, type Of } from '../provenance.js';
+import { batchNormKernels, vec } from './batchnorm.js';
 import { elementwiseKernels } from './elementwise.js';
 import { reduceKernels } from './reduce.js';
 import { allF32, outAs, release, size, type H, type NativeKernel } from './util.js';
@@ -73,6 +74,39 @@ function reduce(name: 'Mean' | 'Sum'): NativeKernel {
 const plainSub = elementwiseKernels['Sub']!, plainSquare = elementwiseKernels['Square']!;
 const plainNeg = elementwiseKernels['Neg']!, plainAdd = elementwiseKernels['Add']!;
 const plainMul = elementwiseKernels['Multiply']!, plainRelu = elementwiseKernels['Relu']!;
+const plainBatchNorm = batchNormKernels['FusedBatchNorm']!;
+
+type ConvLazy = Extract<Lazy, { what: 'conv' }>;
+
+/**
+ * A batch norm with given statistics folded into the convolution before it:
+ * weights w * k per output channel and bias (b - mean) * k + offset, with
+ * k = scale / sqrt(variance + eps); kept with the filter while the
+ * statistics are the same tensors (inference runs them again and again).
+ */
+function folded(b: SenetBackend, l: ConvLazy, inputs: Record<string, TensorInfo | undefined>, eps: number) {
+  const c = last(l.shape);
+  const mean = inputs['mean']!, variance = inputs['variance']!, scale = inputs['scale'] ?? undefined, offset = inputs['offset'] ?? undefined;
+  if (!allF32(mean, variance) || (scale && !allF32(scale)) || (offset && !allF32(offset))) return null;
+  const key = [mean, variance, scale, offset, l.biasInfo].map((t) => (t ? b.uid(t) : '-')).join(',') + `:${eps}`;
+  return b.memo(l.filter, key, () => {
+    const v = [vec(b, scale, c, 1), vec(b, offset, c, 0), vec(b, mean, c, 0), vec(b, variance, c, 1)];
+    if (v.some((h) => h === null)) {
+      release(...v);
+      return null;
+    }
+    const [g, beta, m, var_] = v as H[];
+    const e = addon.full([1], eps, 'float32', b.device);
+    const ve = addon.binary(var_!, e, 'add'), r = addon.unary(ve, 'rsqrt', {}), k = addon.binary(r, g!, 'mul');
+    const k4 = addon.reshape(k, [c, 1, 1, 1]);
+    const w = addon.binary(l.w, k4, 'mul');
+    const shifted = l.bias ? addon.binary(l.bias, m!, 'sub') : addon.unary(m!, 'neg', {});
+    const sk = addon.binary(shifted, k, 'mul');
+    const bias = addon.binary(sk, beta!, 'add');
+    release(g, beta, m, var_, e, ve, r, k, k4, shifted, sk);
+    return [w, bias];
+  });
+}
 const plainReluGrad = elementwiseKernels['SenetReluGrad']!;
 
 /** A handle of its own on h's data (lazy data holds its inputs this way). */
@@ -205,6 +239,22 @@ export const graphKernels: Record<string, NativeKernel> = {
     const [du, ds] = addon.scaleChannelsBackward(b.h(dy), b.h(u), s2);
     s2.release();
     return [b.out(du!, u.shape), outAs(b, ds!, [n, c], s.shape)];
+  },
+
+  // A batch norm with given statistics of a convolution's output: folded into the convolution.
+  FusedBatchNorm: (inputs, b, attrs) => {
+    const x = inputs['x']!;
+    const l = b.lazyOf(x);
+    const eps = (attrs['varianceEpsilon'] as unknown as number | undefined) ?? 0.001;
+    if (l?.what === 'conv' && allF32(x) && sameShape(l.shape, x.shape) && eps >= 0 && Number.isFinite(eps)) {
+      const f = folded(b, l, inputs, eps);
+      if (f) {
+        const y = addon.conv2d(l.x, f.hs[0]!, f.hs[1]!, l.p);
+        if (f.owned) release(...f.hs);
+        return b.out(y, x.shape);
+      }
+    }
+    return plainBatchNorm(inputs, b, attrs);
   },
 
   /** Zeros of attrs.shape (float32), computed only if read. */
