@@ -67,7 +67,7 @@ const BROADCASTS: Array<[number[], number[]]> = [
   [[3, 5], [3, 5]], [[2, 5, 7, 13], [13]], [[2, 5, 7, 13], [2, 1, 1, 13]], [[4, 1, 6], [1, 5, 1]], [[7], []], [[], []],
   [[1, 1, 3], [2, 4, 1]], [[6], [3, 1]], [[8, 28, 28, 16], [8, 1, 1, 16]], [[70001], [70001]], [[1], [40000, 3]],
 ];
-const BINARY_K: Record<string, number> = { add: 1, sub: 1, mul: 1, div: 1, maximum: 0, minimum: 0, squaredDifference: 3, prelu: 1, eluGrad: 2, reluGrad: 0, squareGrad: 1 };
+const BINARY_K: Record<string, number> = { add: 1, sub: 1, mul: 1, div: 1, maximum: 0, minimum: 0, squaredDifference: 3, prelu: 1, eluGrad: 2, reluGrad: 0, squareGrad: 1, addRelu: 1 };
 
 for (const [i, [as, bs]] of BROADCASTS.entries()) {
   perDevice(`binary ops with broadcasting: [${as}] op [${bs}]`, (t, device) => {
@@ -86,7 +86,7 @@ for (const [i, [as, bs]] of BROADCASTS.entries()) {
 perDevice('binary: NaN propagates through maximum, minimum, reluGrad; the order of the arguments is kept', (t, device) => {
   const a = Float64Array.from([NaN, 1, 2, NaN, -3, Infinity]), b = Float64Array.from([1, NaN, 3, NaN, -Infinity, 1]);
   if (cpuOnly(t, device, () => binary(T(a, [6], device), T(b, [6], device), 'maximum'))) return;
-  for (const op of ['maximum', 'minimum', 'reluGrad', 'sub', 'div', 'prelu'] as const)
+  for (const op of ['maximum', 'minimum', 'reluGrad', 'sub', 'div', 'prelu', 'addRelu'] as const)
     closeFinite(t, read(binary(T(a, [6], device), T(b, [6], device), op)), binaryRef(a, [6], b, [6], op).y, 1, op);
 });
 
@@ -123,7 +123,7 @@ test('binary reference gradients match finite differences', (t) => {
     const r = new Rng(300 + i);
     const a = r.array(numelOf(as!)), b = r.array(numelOf(bs!), 1, 3);
     const dy = r.array(numelOf(broadcastShapeRef(as!, bs!)));
-    for (const op of ['add', 'sub', 'mul', 'div', 'squaredDifference']) {
+    for (const op of ['add', 'sub', 'mul', 'div', 'squaredDifference', 'addRelu']) {
       const g = binaryBackwardRef(dy, a, as!, b, bs!, op);
       const na = numericalGrad((v) => dot(binaryRef(v, as!, b, bs!, op).y, dy), a);
       const nb = numericalGrad((v) => dot(binaryRef(a, as!, v, bs!, op).y, dy), b);

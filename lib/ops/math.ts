@@ -17,9 +17,9 @@ export type UnaryOp = (typeof UNARY_OPS)[number];
 
 /**
  * a op b elementwise; b is the second argument: prelu(x, alpha), eluGrad(dy, y) = dy * (y >= 0 ? 1 : y + 1),
- * reluGrad(dy, x) = dy * step(x) with step(NaN) = NaN, squareGrad(dy, x) = dy * 2x.
+ * reluGrad(dy, x) = dy * step(x) with step(NaN) = NaN, squareGrad(dy, x) = dy * 2x, addRelu(a, b) = relu(a + b).
  */
-export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'squaredDifference', 'prelu', 'eluGrad', 'reluGrad', 'squareGrad'] as const;
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'squaredDifference', 'prelu', 'eluGrad', 'reluGrad', 'squareGrad', 'addRelu'] as const;
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
 const MAX_DIMS = 8;

@@ -32,7 +32,9 @@
  * input only for its sign, which the output has: the lazy input keeps the
  * output and the gradient reads that. Multiply's gradient by a [N, 1, 1, C]
  * factor is one pass (scaleChannelsBackward; gradients.ts), and Mean's
- * gradient is a lazy broadcast that Add applies in its pass.
+ * gradient is a lazy broadcast that Add applies in its pass. Any other Add
+ * of two same-shape tensors is lazy too, and a Relu of it one pass
+ * (a residual block's `relu(shortcut + z)`).
  *
  * A convolution's output is described too: when a batch norm with given
  * statistics (inference) reads it, the normalisation is folded into the
@@ -66,6 +68,8 @@ export type Lazy =
    * once computed (its sign is this data's); the entry owns the handles
    */
   | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; reluOut: H | null }
+  /** a + b (same shapes); `reluOut` as for 'scaled' */
+  | { readonly what: 'sum'; readonly shape: number[]; readonly a: H; readonly b: H; reluOut: H | null }
   /** v (of the same rank, dimensions 1 or shape's) repeated to `shape` */
   | { readonly what: 'broadcast'; readonly shape: number[]; readonly v: H }
   /** a convolution (OHWI filter w, optional bias, senet's conv parameters); `filter`, `biasInfo`: tfjs's tensors */
@@ -99,6 +103,7 @@ export function computeLazy(l: Lazy): H {
     case 'centered': return addon.binary(l.x, l.mean, 'sub');
     case 'squared-centered': return addon.binary(l.x, l.mean, 'squaredDifference');
     case 'scaled': return addon.scaleChannels(l.u, l.s, l.r, { relu: false });
+    case 'sum': return addon.binary(l.a, l.b, 'add');
     case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => d / l.v.shape[i]!));
     case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
   }
@@ -114,6 +119,9 @@ export function releaseLazy(l: Lazy): void {
       return;
     case 'scaled':
       for (const h of [l.u, l.s, l.r, l.reluOut]) h?.release();
+      return;
+    case 'sum':
+      for (const h of [l.a, l.b, l.reluOut]) h?.release();
       return;
     case 'broadcast':
       l.v.release();

@@ -91,6 +91,8 @@ struct EluGradF { static float f(float a, float b) { return b >= 0.0f ? a : a * 
 // squareGrad(dy, x) = dy * (2 x) (tfjs's square gradient, one pass)
 struct SquareGradF { static float f(float a, float b) { return a * (b * 2.0f); } };
 // reluGrad(dy, x) = dy * step(x), step(NaN) = NaN (tfjs's relu gradient, one pass)
+// relu(a + b) in one pass (the tfjs backend's Add then Relu); NaN passes, as in relu.
+struct AddReluF { static float f(float a, float b) { const float s = a + b; return s < 0.0f ? 0.0f : s; } };
 struct ReluGradF { static float f(float a, float b) { return b != b ? b : a * (b > 0.0f ? 1.0f : 0.0f); } };
 
 struct Plan {
@@ -217,6 +219,7 @@ void run_binary(BinaryOp op, const Plan& p, const float* a, const float* b, floa
     case BinaryOp::EluGrad: return binary_loop<EluGradF>(p, a, b, y);
     case BinaryOp::ReluGrad: return binary_loop<ReluGradF>(p, a, b, y);
     case BinaryOp::SquareGrad: return binary_loop<SquareGradF>(p, a, b, y);
+    case BinaryOp::AddRelu: return binary_loop<AddReluF>(p, a, b, y);
   }
 }
 

@@ -86,7 +86,7 @@ void fill_uniform(const Tensor& t, uint64_t seed, double lo, double hi);
 // math.cc -- elementwise with broadcasting (the tfjs backend's elementwise kernels).
 constexpr int kMaxDims = 8;
 enum class UnaryOp { Neg, Abs, Square, Sqrt, Rsqrt, Reciprocal, Exp, Expm1, Log, Log1p, Sigmoid, Tanh, Softplus, Relu, Relu6, Elu, Selu, LeakyRelu, Step };
-enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference, Prelu, EluGrad, ReluGrad, SquareGrad };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference, Prelu, EluGrad, ReluGrad, SquareGrad, AddRelu };
 Tensor unary(const Tensor& x, UnaryOp op, float alpha);
 Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const Shape& out_shape);
 Tensor add_n(const std::vector<Tensor>& xs);

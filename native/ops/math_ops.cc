@@ -38,7 +38,7 @@ cpu::BinaryOp binary_op(const char* op, const std::string& s) {
       {"div", B::Div},         {"maximum", B::Maximum}, {"minimum", B::Minimum},
       {"squaredDifference", B::SquaredDifference},      {"prelu", B::Prelu},
       {"eluGrad", B::EluGrad},                          {"reluGrad", B::ReluGrad},
-      {"squareGrad", B::SquareGrad}};
+      {"squareGrad", B::SquareGrad},                    {"addRelu", B::AddRelu}};
   std::string names;
   for (const auto& [name, v] : table) {
     if (s == name) return v;

@@ -91,6 +91,7 @@ export function binaryFn(op: string): (a: number, b: number) => number {
     case 'eluGrad': return (dy, y) => (y >= 0 ? dy : dy * (y + 1));
     case 'reluGrad': return (dy, x) => (Number.isNaN(x) ? NaN : x > 0 ? dy : dy * 0);
     case 'squareGrad': return (dy, x) => dy * 2 * x;
+    case 'addRelu': return (a, b) => (a + b < 0 ? 0 : a + b);
   }
   throw new Error(`unknown binary op ${op}`);
 }
@@ -127,6 +128,7 @@ export function binaryBackwardRef(
       case 'mul': ga[k] = g * y; gb[k] = g * x; break;
       case 'div': ga[k] = g / y; gb[k] = (-g * x) / (y * y); break;
       case 'squaredDifference': ga[k] = 2 * g * (x - y); gb[k] = -2 * g * (x - y); break;
+      case 'addRelu': ga[k] = x + y > 0 ? g : 0; gb[k] = ga[k]!; break;
       default: throw new Error(`no gradient for ${op}`);
     }
     k++;

@@ -222,6 +222,18 @@ test.serial('channel scaling (a squeeze-excite block written with ops): one pass
       tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(tf.mul(u, v), r)), dy())))(f),
       tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [1, 2], true), rnd([3, 1, 1, 8], 4))))(u)];
   });
+  // A residual block's relu(shortcut + z): one pass (no add or relu of its own), the gradient from the output.
+  const u = rnd(shape, 1), r = rnd(shape, 2);
+  addon._streamProfile({ on: true });
+  tf.tidy(() => tf.relu(tf.add(u, r)).dataSync());
+  const ops2 = new Set(addon._streamProfile({ on: false })!.ops.map((o) => o.op));
+  t.true(!ops2.has('add') && !ops2.has('unary') && !ops2.has('relu'), [...ops2].join(' '));
+  await same(t, 'relu(a + b), a + b read directly, a chain of adds, relu twice, gradients', () => {
+    const s = tf.add(u, r);
+    return [tf.relu(s), s, tf.relu(s), tf.add(tf.add(u, r), u), tf.relu(tf.add(tf.add(u, r), u)),
+      ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(a, b)), dy())))([u, r])];
+  });
+  tf.dispose([u, r]);
 });
 
 test.serial('a batch norm with given statistics after a convolution is folded into it (inference); values as on cpu; the fold follows changed statistics', async (t) => {

@@ -185,6 +185,8 @@ export const graphKernels: Record<string, NativeKernel> = {
             return b.lazyOut(lazy, {});
           }
         }
+        if (b.device === 'cpu' && provenance.enabled && size(x.shape) > 0)
+          return b.lazyOut({ what: 'sum', shape: x.shape.slice(), a: hold(b.h(x)), b: hold(b.h(y)), reluOut: null }, {});
       }
     }
     return plainAdd(inputs, b, attrs);
@@ -201,12 +203,12 @@ export const graphKernels: Record<string, NativeKernel> = {
     return plainMul(inputs, b, attrs);
   },
 
-  // relu(u * s + r) in one pass; the lazy input keeps the output for the gradient.
+  // relu(u * s + r), relu(a + b) in one pass; the lazy input keeps the output for the gradient.
   Relu: (inputs, b, attrs) => {
     const x = inputs['x']!;
     const l = b.lazyOf(x);
-    if (l?.what === 'scaled' && allF32(x) && sameShape(l.shape, x.shape)) {
-      const y = addon.scaleChannels(l.u, l.s, l.r, { relu: true });
+    if ((l?.what === 'scaled' || l?.what === 'sum') && allF32(x) && sameShape(l.shape, x.shape)) {
+      const y = l.what === 'scaled' ? addon.scaleChannels(l.u, l.s, l.r, { relu: true }) : addon.binary(l.a, l.b, 'addRelu');
       if (l.reluOut === null) l.reluOut = hold(y);
       return b.out(y, x.shape);
     }
@@ -217,7 +219,7 @@ export const graphKernels: Record<string, NativeKernel> = {
   SenetReluGrad: (inputs, b, attrs) => {
     const dy = inputs['dy']!, x = inputs['x']!;
     const l = b.lazyOf(x);
-    if (l?.what === 'scaled' && l.reluOut !== null && allF32(dy, x) && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape))
+    if ((l?.what === 'scaled' || l?.what === 'sum') && l.reluOut !== null && allF32(dy, x) && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape))
       return b.out(addon.binary(b.h(dy), l.reluOut, 'reluGrad'), x.shape);
     return plainReluGrad(inputs, b, attrs);
   },
