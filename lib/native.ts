@@ -139,7 +139,8 @@ export interface NativeAddon {
   releaseHostView(view: ArrayBufferView, token: number): void;
   relu(x: H): H;
   reluBackward(dy: H, y: H): H;
-  scaleChannels(u: H, s: H, r: H | null, o: Opts): H;
+  scaleChannels(u: H, s: H, r: H | null, bias: H | null, o: Opts): H;
+  reluBackwardChannelDot(dy: H, y: H, u: H): [H, H];
   scaleChannelsBackward(dy: H, u: H, s: H): [H, H];
   add(a: H, b: H): H;
   softmaxCrossEntropy(logits: H, labels: H, o: Opts): [H, H];

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { add, addScaled_, fill_, full, getNumThreads, randn, relu, reluBackward, scaleChannels, scaleChannelsBackward, setNumThreads, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
+import { add, addScaled_, fill_, full, getNumThreads, randn, relu, reluBackward, reluBackwardChannelDot, scaleChannels, scaleChannelsBackward, setNumThreads, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
 import { addBackwardRef, addRef, addScaledRef, reluBackwardRef, reluRef, scaleChannelsBackwardRef, scaleChannelsRef } from './reference/eltwise.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
@@ -101,6 +101,16 @@ for (const [i, s] of SCALED.entries()) {
     const mag = prod.map((v, k) => v + Math.abs(res[k]!));
     assertClose(t, read(scaleChannels(U, S, { residual: T(res, s, device) })), scaleChannelsRef(u, f, N, C, res), { mag, k: 2, name: 'u s + r' });
     assertClose(t, read(scaleChannels(U, S, { residual: T(res, s, device), relu: true })), scaleChannelsRef(u, f, N, C, res, true), { mag, k: 2, name: 'relu(u s + r)' });
+    const bias = r.array(N * C);
+    const magB = mag.map((v, k) => v + Math.abs(bias[Math.floor(k / (n / N)) * C + (k % C)]!));
+    assertClose(t, read(scaleChannels(U, S, { residual: T(res, s, device), bias: T(bias, [N, C], device), relu: true })),
+      scaleChannelsRef(u, f, N, C, res, true, bias), { mag: magB, k: 3, name: 'relu(u s + bias + r)' });
+    // relu's gradient from its output, with its sums against u (exact select; sums as ds below)
+    const yRelu = scaleChannels(U, S, { residual: T(res, s, device), relu: true });
+    const rd = reluBackwardChannelDot(T(dy, s, device), yRelu, U);
+    const g = reluBackwardRef(dy, read(yRelu));
+    assertClose(t, read(rd.dx), g, { k: 0, name: 'relu dx' });
+    assertClose(t, read(rd.ds), scaleChannelsBackwardRef(g, u, f, N, C).ds, { mag: scaleChannelsBackwardRef(g.map(Math.abs), u.map(Math.abs), f, N, C).ds, k: 1, name: 'relu dx . u' });
     const { du, ds } = scaleChannelsBackward(T(dy, s, device), U, S);
     const want = scaleChannelsBackwardRef(dy, u, f, N, C);
     t.deepEqual([...ds.shape], [N, C]);
@@ -115,6 +125,7 @@ for (const [i, s] of SCALED.entries()) {
         setNumThreads(k);
         const again = scaleChannelsBackward(T(dy, s, device), U, S);
         t.deepEqual([...read(again.ds)], [...read(ds)], `ds at ${k} threads`);
+        t.deepEqual([...read(reluBackwardChannelDot(T(dy, s, device), yRelu, U).ds)], [...read(rd.ds)], `relu dx . u at ${k} threads`);
         t.deepEqual([...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))], [...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))]);
       }
     } finally {
@@ -180,6 +191,9 @@ perDevice('eltwise ops reject bad input with SENET_* errors naming op and argume
   bad(() => scaleChannels(a, b), 'SENET_SHAPE', /^scaleChannels: expected s shape \[2,3\], got \[3,2\]/);
   bad(() => scaleChannels(a, a, { residual: b }), 'SENET_SHAPE', /^scaleChannels: expected residual shape \[2,3\], got \[3,2\]/);
   bad(() => scaleChannelsBackward(b, a, a), 'SENET_SHAPE', /^scaleChannelsBackward: expected dy shape \[2,3\], got \[3,2\]/);
+  bad(() => scaleChannels(a, a, { bias: b }), 'SENET_SHAPE', /^scaleChannels: expected bias shape \[2,3\], got \[3,2\]/);
+  bad(() => reluBackwardChannelDot(a, b, a), 'SENET_SHAPE', /^reluBackwardChannelDot: expected y shape \[2,3\], got \[3,2\]/);
+  bad(() => reluBackwardChannelDot(a, a, randn([6], { device })), 'SENET_SHAPE', /^reluBackwardChannelDot: expected u a non-empty tensor/);
   bad(() => scaleChannelsBackward(a, a, 'x' as never), 'SENET_ARG', /^scaleChannelsBackward: expected s a Tensor, got string 'x'/);
   bad(() => fill_(a, '1' as never), 'SENET_ARG', /^fill_: expected value a number, got string '1'/);
   bad(() => fill_({} as never, 1), 'SENET_ARG', /^fill_: expected x a Tensor, got an object/);

@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import {
-  add, batchNormInference, batchNormTrain, binary, getNumThreads, relu, reluBackward, scaleChannels, scaleChannelsBackward, setNumThreads, type Tensor,
+  add, batchNormInference, batchNormTrain, binary, getNumThreads, relu, reluBackward, reluBackwardChannelDot, scaleChannels, scaleChannelsBackward, setNumThreads, type Tensor,
 } from '../lib/index.js';
 import { addon } from '../lib/native.js';
 import { DEVICES } from './helpers/devices.js';
@@ -29,7 +29,8 @@ function outputs(s: number[], seed: number): Float32Array[] {
   const tr = batchNormTrain(x, g, b);
   const sc = T(r.array(s[0]! * C), [s[0]!, C], 'cpu');
   const sb = scaleChannelsBackward(dy, x, sc);
-  outs.push(tr.y, scaleChannels(x, sc), scaleChannels(x, sc, { residual: x2, relu: true }), sb.du);
+  const rd = reluBackwardChannelDot(dy, x2, x);
+  outs.push(tr.y, scaleChannels(x, sc), scaleChannels(x, sc, { residual: x2, relu: true, bias: sc }), sb.du, rd.dx, rd.ds);
   const res = outs.map((o) => o.toArraySync() as Float32Array);
   for (const o of [...outs, tr.mean, tr.var, sb.ds, sc, x, x2, dy, g, b, m, v]) o.dispose();
   return res;
@@ -46,7 +47,7 @@ test('streamed elementwise outputs are bit-identical to plain stores', (t) => {
         const plain = outputs(s, 40 + i);
         t.is(addon._streamStores({ mode: 'on' }), 'on');
         const streamed = outputs(s, 40 + i);
-        const names = ['relu', 'reluBackward', 'add', 'binary add', 'batchNormInference', 'batchNormTrain y', 'scaleChannels', 'scaleChannels + residual + relu', 'scaleChannelsBackward du'];
+        const names = ['relu', 'reluBackward', 'add', 'binary add', 'batchNormInference', 'batchNormTrain y', 'scaleChannels', 'scaleChannels + residual + relu', 'scaleChannelsBackward du', 'reluBackwardChannelDot dx', 'reluBackwardChannelDot ds'];
         names.forEach((name, k) => t.deepEqual(streamed[k], plain[k], `${name} [${s}] threads=${n}`));
       }
     }

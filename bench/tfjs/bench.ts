@@ -130,7 +130,11 @@ function seBlock(u: tf.Tensor, r: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: t
  * 100 MB back into JavaScript).
  */
 function settle(ts: tf.Tensor[]): void {
-  if (tf.getBackend() === 'senet') senetBackend().syncSync();
+  if (tf.getBackend() === 'senet') {
+    // (outputs the backend described but did not compute yet are computed now: provenance.ts)
+    senetBackend().compute(ts);
+    senetBackend().syncSync();
+  }
   else for (const t of ts) if (t.isDisposed) throw new Error('disposed output');
 }
 

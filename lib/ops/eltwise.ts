@@ -35,16 +35,35 @@ function scaledArgs(op: string, u: Tensor, s: Tensor) {
 }
 
 /**
- * y = u * s (+ r) (then relu) with u [N, ..., C] and s [N, C] a factor per
- * sample and channel (a squeeze-excite block's last step), in one pass.
+ * y = u * s (+ bias) (+ residual) (then relu) with u [N, ..., C] and s, bias
+ * [N, C] per sample and channel (a squeeze-excite block's last step), in one pass.
  */
-export function scaleChannels(u: Tensor, s: Tensor, o: { residual?: Tensor; relu?: boolean } = {}): Tensor<'float32'> {
+export function scaleChannels(u: Tensor, s: Tensor, o: { residual?: Tensor; bias?: Tensor; relu?: boolean } = {}): Tensor<'float32'> {
   const op = 'scaleChannels';
   const [hu, hs] = scaledArgs(op, u, s);
   const hr = o.residual === undefined ? null : tensorArg(op, 'residual', o.residual);
   if (o.residual !== undefined) expectShape(op, 'residual', o.residual, u.shape);
-  sameDevice(op, o.residual === undefined ? { u, s } : { u, s, residual: o.residual });
-  return wrapOut(native(() => addon.scaleChannels(hu, hs, hr, { relu: o.relu === true })));
+  const hb = o.bias === undefined ? null : tensorArg(op, 'bias', o.bias);
+  if (o.bias !== undefined) expectShape(op, 'bias', o.bias, s.shape);
+  const others = { ...(o.residual ? { residual: o.residual } : {}), ...(o.bias ? { bias: o.bias } : {}) };
+  sameDevice(op, { u, s, ...others });
+  return wrapOut(native(() => addon.scaleChannels(hu, hs, hr, hb, { relu: o.relu === true })));
+}
+
+/**
+ * relu's gradient from its output y, g = dy * [y > 0] (NaN in y passing), with
+ * ds[n, c] = the sum over sample n's rows of g * u in the same pass: the two
+ * gradients of relu(u * s + r) before s's (a squeeze-excite block written with ops).
+ */
+export function reluBackwardChannelDot(dy: Tensor, y: Tensor, u: Tensor): { dx: Tensor<'float32'>; ds: Tensor<'float32'> } {
+  const op = 'reluBackwardChannelDot';
+  const hdy = tensorArg(op, 'dy', dy), hy = tensorArg(op, 'y', y), hu = tensorArg(op, 'u', u);
+  if (u.rank < 2 || u.size === 0) fail('SENET_SHAPE', op, 'u', 'a non-empty tensor [N, ..., C] of rank >= 2', `shape [${u.shape}]`);
+  expectShape(op, 'dy', dy, u.shape);
+  expectShape(op, 'y', y, u.shape);
+  sameDevice(op, { dy, y, u });
+  const [dx, ds] = native(() => addon.reluBackwardChannelDot(hdy, hy, hu));
+  return { dx: wrapOut(dx), ds: wrapOut(ds) };
 }
 
 /** The gradients of u * s (scaleChannels without residual and relu): du = dy * s, ds[n, c] = sum over sample n's rows of dy * u. */

@@ -372,6 +372,15 @@ export class SenetBackend extends MathBackendCPU {
     return { dataId: this.put(e), shape: shape.slice(), dtype: 'float32' };
   }
 
+  /**
+   * Computes the data of lazy tensors (queues it; provenance.ts): what a
+   * benchmark must do before it waits, since lazy data is otherwise computed
+   * only when something reads it.
+   */
+  compute(ts: readonly TensorInfo[]): void {
+    for (const t of ts) if (this.data.has(t.dataId)) this.entry(t.dataId).materialize();
+  }
+
   /** Waits for every queued native op (tests and benchmarks). */
   sync(): Promise<void> {
     return addon.sync();

@@ -32,7 +32,12 @@
  * input only for its sign, which the output has: the lazy input keeps the
  * output and the gradient reads that. Multiply's gradient by a [N, 1, 1, C]
  * factor is one pass (scaleChannelsBackward; gradients.ts), and Mean's
- * gradient is a lazy broadcast that Add applies in its pass. Any other Add
+ * gradient is a lazy broadcast that Add applies in its pass. Where Relu's
+ * gradient comes first (relu(u * s + r)), it also sums its result against
+ * u in its pass (reluBackwardChannelDot) and leaves the sums with its
+ * output: Multiply's gradient then is those sums for s and a lazy dy * s
+ * for u, to which Add can still add Mean's broadcast gradient (one pass
+ * where it is read). Any other Add
  * of two same-shape tensors is lazy too, and a Relu of it one pass
  * (a residual block's `relu(shortcut + z)`).
  *
@@ -64,10 +69,11 @@ export type Lazy =
   /** x - mean and (x - mean)^2, mean [C] broadcast over x's last axis; the entry owns both handles */
   | { readonly what: 'centered' | 'squared-centered'; readonly shape: number[]; readonly x: H; readonly mean: H }
   /**
-   * u * s (+ r), u and r [N, ..., C], s [N, C]; `reluOut`: relu of this data,
-   * once computed (its sign is this data's); the entry owns the handles
+   * u * s (+ bias) (+ r), u and r [N, ..., C], s and bias [N, C]; `reluOut`:
+   * relu of this data, once computed (its sign is this data's); the entry
+   * owns the handles
    */
-  | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; reluOut: H | null }
+  | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; readonly bias: H | null; reluOut: H | null }
   /** a + b (same shapes); `reluOut` as for 'scaled' */
   | { readonly what: 'sum'; readonly shape: number[]; readonly a: H; readonly b: H; reluOut: H | null }
   /** v (of the same rank, dimensions 1 or shape's) repeated to `shape` */
@@ -102,7 +108,7 @@ export function computeLazy(l: Lazy): H {
     case 'zeros': return addon.full(l.shape, 0, 'float32', l.device);
     case 'centered': return addon.binary(l.x, l.mean, 'sub');
     case 'squared-centered': return addon.binary(l.x, l.mean, 'squaredDifference');
-    case 'scaled': return addon.scaleChannels(l.u, l.s, l.r, { relu: false });
+    case 'scaled': return addon.scaleChannels(l.u, l.s, l.r, l.bias, { relu: false });
     case 'sum': return addon.binary(l.a, l.b, 'add');
     case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => d / l.v.shape[i]!));
     case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
@@ -118,7 +124,7 @@ export function releaseLazy(l: Lazy): void {
       l.mean.release();
       return;
     case 'scaled':
-      for (const h of [l.u, l.s, l.r, l.reluOut]) h?.release();
+      for (const h of [l.u, l.s, l.r, l.bias, l.reluOut]) h?.release();
       return;
     case 'sum':
       for (const h of [l.a, l.b, l.reluOut]) h?.release();

@@ -91,10 +91,13 @@ Tensor unary(const Tensor& x, UnaryOp op, float alpha);
 Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const Shape& out_shape);
 Tensor add_n(const std::vector<Tensor>& xs);
 Tensor clip(const Tensor& x, float lo, float hi);
-// scale.cc -- u [N, ..., C] times s [N, C] per (sample, channel), + r, then relu (each optional); and its
-// gradient: du = dy*s, ds[n, c] = sum of dy*u over the sample's rows.
-Tensor scale_channels(const Tensor& u, const Tensor& s, const std::optional<Tensor>& r, bool relu);
+// scale.cc -- u [N, ..., C] times s [N, C] per (sample, channel), + bias [N, C], + r, then relu (each
+// optional); its gradient: du = dy*s, ds[n, c] = sum of dy*u over the sample's rows; and relu's gradient
+// from its output y with the same sums of it against u: [g = dy*[y > 0], ds = sum of g*u].
+Tensor scale_channels(const Tensor& u, const Tensor& s, const std::optional<Tensor>& r, const std::optional<Tensor>& bias,
+                      bool relu);
 std::vector<Tensor> scale_channels_backward(const Tensor& dy, const Tensor& u, const Tensor& s);
+std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y, const Tensor& u);
 // reduce.cc -- sum/mean/max/min over the axes flagged true; softmax over the last axis.
 enum class ReduceOp { Sum, Mean, Max, Min };
 Tensor reduce(const Tensor& x, const std::vector<bool>& axes, ReduceOp op, const Shape& out_shape);

@@ -1,4 +1,4 @@
-// relu, reluBackward, add (same shapes); scaleChannels, scaleChannelsBackward.
+// relu, reluBackward, add (same shapes); scaleChannels, scaleChannelsBackward, reluBackwardChannelDot.
 #include "core/args.h"
 #include "cpu/ops.h"
 #include "ops/registry.h"
@@ -37,17 +37,34 @@ void check_scaled(const char* op, const Tensor& u, const Tensor& s) {
 }
 }  // namespace
 
-// scaleChannels(u, s, r | null, {relu}) -> y = u*s (+ r) (then relu), s [N, C] per sample and channel
+// scaleChannels(u, s, r | null, bias | null, {relu}) -> y = u*s (+ bias) (+ r) (then relu), s and bias
+// [N, C] per sample and channel
 SENET_BINDING(scaleChannels) {
   OpArgs A(info, "scaleChannels");
   Tensor u = A.tensor(0, "u"), s = A.tensor(1, "s");
   auto r = A.optional_tensor(2, "r");
-  const bool relu = opt_bool(A.op(), A.options(3), "relu", false);
+  auto bias = A.optional_tensor(3, "bias");
+  const bool relu = opt_bool(A.op(), A.options(4), "relu", false);
   check_scaled(A.op(), u, s);
   if (r) check_shape(A.op(), "r", *r, u.shape);
-  check_same_device(A.op(), {{"u", &u}, {"s", &s}, {"r", r ? &*r : nullptr}});
+  if (bias) check_shape(A.op(), "bias", *bias, s.shape);
+  check_same_device(A.op(), {{"u", &u}, {"s", &s}, {"r", r ? &*r : nullptr}, {"bias", bias ? &*bias : nullptr}});
   require_cpu(A.op(), "u", u);
-  return wrap(info.Env(), cpu::scale_channels(u, s, r, relu));
+  return wrap(info.Env(), cpu::scale_channels(u, s, r, bias, relu));
+}
+
+// reluBackwardChannelDot(dy, y, u) -> [g = dy*[y > 0] (reluGrad's NaN rule), ds [N, C] = sum over each
+// sample's rows of g*u]
+SENET_BINDING(reluBackwardChannelDot) {
+  OpArgs A(info, "reluBackwardChannelDot");
+  Tensor dy = A.tensor(0, "dy"), y = A.tensor(1, "y"), u = A.tensor(2, "u");
+  if (u.rank() < 2 || u.numel() == 0)
+    fail(Code::Shape, A.op(), "u", "a non-empty tensor [N, ..., C] of rank >= 2", "shape " + shape_str(u.shape));
+  check_shape(A.op(), "dy", dy, u.shape);
+  check_shape(A.op(), "y", y, u.shape);
+  check_same_device(A.op(), {{"dy", &dy}, {"y", &y}, {"u", &u}});
+  require_cpu(A.op(), "u", u);
+  return outputs(info.Env(), cpu::relu_backward_channel_dot(dy, y, u));
 }
 
 // scaleChannelsBackward(dy, u, s) -> [du = dy*s, ds [N, C] = sum over each sample's rows of dy*u]
@@ -67,6 +84,7 @@ void register_eltwise_ops(Napi::Env env, Napi::Object exports) {
   SENET_EXPORT(exports, env, add);
   SENET_EXPORT(exports, env, scaleChannels);
   SENET_EXPORT(exports, env, scaleChannelsBackward);
+  SENET_EXPORT(exports, env, reluBackwardChannelDot);
 }
 
 }  // namespace senet

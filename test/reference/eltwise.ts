@@ -31,11 +31,12 @@ export function addScaledRef(y: ArrayLike<number>, x: ArrayLike<number>, alpha: 
   return out;
 }
 
-/** u [N, rows, C] * s [N, C] (+ r), then relu if asked. */
-export function scaleChannelsRef(u: ArrayLike<number>, s: ArrayLike<number>, N: number, C: number, r?: ArrayLike<number>, relu = false): Float64Array {
+/** u [N, rows, C] * s [N, C] (+ bias [N, C]) (+ r), then relu if asked. */
+export function scaleChannelsRef(u: ArrayLike<number>, s: ArrayLike<number>, N: number, C: number, r?: ArrayLike<number>, relu = false, bias?: ArrayLike<number>): Float64Array {
   const per = u.length / N;
   return Float64Array.from(u, (v, i) => {
-    const y = v * s[Math.floor(i / per) * C + (i % C)]! + (r ? r[i]! : 0);
+    const k = Math.floor(i / per) * C + (i % C);
+    const y = v * s[k]! + (bias ? bias[k]! : 0) + (r ? r[i]! : 0);
     return relu ? (y > 0 ? y : 0) : y;
   });
 }

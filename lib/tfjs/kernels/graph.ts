@@ -109,6 +109,9 @@ function folded(b: SenetBackend, l: ConvLazy, inputs: Record<string, TensorInfo 
 }
 const plainReluGrad = elementwiseKernels['SenetReluGrad']!;
 
+// Derived tensors Relu's gradient leaves with its output (the u and s it summed against, the sums).
+const CDOT_U = 'channel-dot:u', CDOT_S = 'channel-dot:s', CDOT = 'channel-dot:sums';
+
 /** A handle of its own on h's data (lazy data holds its inputs this way). */
 function hold(h: H): H {
   return addon.reshape(h, h.shape);
@@ -178,10 +181,16 @@ export const graphKernels: Record<string, NativeKernel> = {
       }
       if (sameShape(x.shape, y.shape)) {
         for (const [p, q] of [[x, y], [y, x]] as const) {
-          const l = b.lazyOf(p);
+          const l = b.lazyOf(p), lq = b.lazyOf(q);
+          // (dy * s) + Mean's gradient [N, 1, ..., 1, C]: one lazy u * s + bias
+          if (l?.what === 'scaled' && l.r === null && l.bias === null && l.reluOut === null && lq?.what === 'broadcast' && sameShape(l.shape, p.shape) &&
+              lq.v.shape[0] === l.shape[0] && last(lq.v.shape) === last(l.shape) && lq.v.shape.slice(1, -1).every((d) => d === 1)) {
+            const bias = addon.reshape(lq.v, l.s.shape);
+            return b.lazyOut({ what: 'scaled', shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: null, bias, reluOut: null }, {});
+          }
           if (l?.what === 'broadcast' && sameShape(l.shape, p.shape)) return b.out(addon.binary(b.h(q), l.v, 'add'), q.shape);
           if (l?.what === 'scaled' && l.r === null && l.reluOut === null && sameShape(l.shape, p.shape)) {
-            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(b.h(q)), reluOut: null };
+            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(b.h(q)), bias: null, reluOut: null };
             return b.lazyOut(lazy, {});
           }
         }
@@ -197,7 +206,7 @@ export const graphKernels: Record<string, NativeKernel> = {
     const pair = b.device === 'cpu' && provenance.enabled ? scaling(inputs['a']!, inputs['b']!) : null;
     if (pair) {
       const [u, s] = pair;
-      const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(b.h(u)), s: addon.reshape(b.h(s), [u.shape[0]!, last(u.shape)]), r: null, reluOut: null };
+      const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(b.h(u)), s: addon.reshape(b.h(s), [u.shape[0]!, last(u.shape)]), r: null, bias: null, reluOut: null };
       return b.lazyOut(lazy, {});
     }
     return plainMul(inputs, b, attrs);
@@ -208,7 +217,7 @@ export const graphKernels: Record<string, NativeKernel> = {
     const x = inputs['x']!;
     const l = b.lazyOf(x);
     if ((l?.what === 'scaled' || l?.what === 'sum') && allF32(x) && sameShape(l.shape, x.shape)) {
-      const y = l.what === 'scaled' ? addon.scaleChannels(l.u, l.s, l.r, { relu: true }) : addon.binary(l.a, l.b, 'addRelu');
+      const y = l.what === 'scaled' ? addon.scaleChannels(l.u, l.s, l.r, l.bias, { relu: true }) : addon.binary(l.a, l.b, 'addRelu');
       if (l.reluOut === null) l.reluOut = hold(y);
       return b.out(y, x.shape);
     }
@@ -219,8 +228,16 @@ export const graphKernels: Record<string, NativeKernel> = {
   SenetReluGrad: (inputs, b, attrs) => {
     const dy = inputs['dy']!, x = inputs['x']!;
     const l = b.lazyOf(x);
-    if ((l?.what === 'scaled' || l?.what === 'sum') && l.reluOut !== null && allF32(dy, x) && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape))
-      return b.out(addon.binary(b.h(dy), l.reluOut, 'reluGrad'), x.shape);
+    if ((l?.what === 'scaled' || l?.what === 'sum') && l.reluOut !== null && allF32(dy, x) && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape)) {
+      if (l.what === 'sum') return b.out(addon.binary(b.h(dy), l.reluOut, 'reluGrad'), x.shape);
+      // relu(u * s + ...): the sums of the result against u (Multiply's gradient for s) in the same pass
+      const [g, ds] = addon.reluBackwardChannelDot(b.h(dy), l.reluOut, l.u);
+      const out = b.out(g!, x.shape);
+      b.derive(out, CDOT_U, () => hold(l.u));
+      b.derive(out, CDOT_S, () => hold(l.s));
+      b.derive(out, CDOT, () => ds!);
+      return out;
+    }
     return plainReluGrad(inputs, b, attrs);
   },
 
@@ -232,11 +249,19 @@ export const graphKernels: Record<string, NativeKernel> = {
     return b.lazyOut({ what: 'broadcast', shape: shape.slice(), v: hold(b.h(x)) }, {});
   },
 
-  /** Multiply's gradients for u [N, ..., C] times s [N, 1, ..., 1, C]: [du, ds] in one pass. */
+  /**
+   * Multiply's gradients for u [N, ..., C] times s [N, 1, ..., 1, C]: [du, ds]
+   * in one pass; or, where Relu's gradient left ds with dy, ds and a lazy dy * s.
+   */
   SenetScaleChannelsGrad: (inputs, b) => {
     const dy = inputs['dy']!, u = inputs['u']!, s = inputs['s']!;
     if (!allF32(dy, u, s) || !sameShape(dy.shape, u.shape)) return null;
     const n = u.shape[0]!, c = last(u.shape);
+    const hu = b.derived(dy, CDOT_U), hs = b.derived(dy, CDOT_S), sums = b.derived(dy, CDOT);
+    if (hu && hs && sums && hu.storageId === b.h(u).storageId && sameShape(hu.shape, u.shape) && hs.storageId === b.h(s).storageId) {
+      const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(b.h(dy)), s: addon.reshape(b.h(s), [n, c]), r: null, bias: null, reluOut: null };
+      return [b.lazyOut(lazy, {}), b.out(addon.reshape(sums, s.shape), s.shape)];
+    }
     const s2 = addon.reshape(b.h(s), [n, c]);
     const [du, ds] = addon.scaleChannelsBackward(b.h(dy), b.h(u), s2);
     s2.release();
