@@ -467,6 +467,55 @@ function table(): string {
   return carried ? `${body}\n* from the run of ${carried} (--skip-cpu)` : body;
 }
 
+// ---------------------------------------------------------------- tfjs on senet vs the API, interleaved
+
+interface Paired {
+  tfjs_senet_ms: number;
+  senet_ms: number;
+  ratio: number;
+  rounds: number;
+}
+
+/**
+ * tfjs on senet against senet's own API, workload by workload, in
+ * alternating blocks of three runs, the first of each block untimed (what
+ * one side leaves running, such as the garbage collector's threads after
+ * tfjs, falls on it): this VM's speed drifts by 20-30% from minute to
+ * minute, and the table measures the two minutes apart, so the tfjs/API
+ * ratios come from these (the same minutes).
+ */
+async function paired(): Promise<Record<string, Paired>> {
+  const out: Record<string, Paired> = {};
+  if (!impls.includes('tfjs-senet') || !impls.includes('senet')) return out;
+  await useBackend('tfjs-senet');
+  const once = (f: RunFn) => {
+    const t0 = performance.now();
+    const done = f();
+    const ms = performance.now() - t0;
+    if (done) done();
+    return ms;
+  };
+  const med = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1]!;
+  for (const w of only) {
+    const live: Array<{ dispose(): void }> = [];
+    try {
+      const a = tfjsRun(w, live), b = senetRun(w, live).run;
+      const rounds = quick ? 2 : w === 'resnet50_infer' ? 5 : 8;
+      const ta: number[] = [], tb: number[] = [];
+      for (let i = 0; i < rounds; i++)
+        for (const [f, t] of [[a, ta], [b, tb]] as const) {
+          once(f);
+          t.push(once(f), once(f));
+        }
+      out[w] = { tfjs_senet_ms: med(ta), senet_ms: med(tb), ratio: med(ta) / med(tb), rounds };
+      console.error(`  ${w} interleaved: tfjs-senet ${med(ta).toFixed(1)} ms, senet ${med(tb).toFixed(1)} ms (${rounds} rounds of 2 timed runs each)`);
+    } finally {
+      for (const t of live) t.dispose();
+    }
+  }
+  return out;
+}
+
 const targets = (): Record<string, unknown> => {
   const get = (w: Workload, i: Impl) => results.find((r) => r.workload === w && r.impl === i && !r.error)?.ms;
   const train = { senet: get('seresnet_train', 'tfjs-senet'), cpu: get('seresnet_train', 'tfjs-cpu'), own: get('seresnet_train', 'senet'), torch: get('seresnet_train', 'torch') };
@@ -476,10 +525,13 @@ const targets = (): Record<string, unknown> => {
     'training: tfjs-senet img/s (target >= PyTorch CPU img/s)': train.senet ? 128000 / train.senet : null,
     'training: PyTorch CPU img/s (this run)': train.torch ? 128000 / train.torch : null,
     'inference: tfjs-senet speed-up over tfjs-wasm (target >= 8x)': ratio(infer.wasm, infer.senet),
-    'training: tfjs-senet time / senet API time (target <= 1.5)': ratio(train.senet, train.own),
-    'inference: tfjs-senet time / senet API time (target <= 1.5)': ratio(infer.senet, infer.own),
-    'se_fwd: tfjs-senet time / senet fused op time': ratio(get('se_fwd', 'tfjs-senet'), get('se_fwd', 'senet')),
-    'se_fwdbwd: tfjs-senet time / senet fused op time': ratio(get('se_fwdbwd', 'tfjs-senet'), get('se_fwdbwd', 'senet')),
+    'training: tfjs-senet time / senet API time, interleaved (target <= 1.5)': pairs['seresnet_train']?.ratio ?? null,
+    'inference: tfjs-senet time / senet API time, interleaved (target <= 1.5)': pairs['resnet50_infer']?.ratio ?? null,
+    'se_fwd: tfjs-senet time / senet fused op time, interleaved (target <= 1.5)': pairs['se_fwd']?.ratio ?? null,
+    'se_fwdbwd: tfjs-senet time / senet fused op time, interleaved (target <= 1.5)': pairs['se_fwdbwd']?.ratio ?? null,
+    'the same four from the table (measured minutes apart)': [train.senet, infer.senet, get('se_fwd', 'tfjs-senet'), get('se_fwdbwd', 'tfjs-senet')]
+      .map((v, i) => ratio(v, [train.own, infer.own, get('se_fwd', 'senet'), get('se_fwdbwd', 'senet')][i]))
+      .map((v) => (v === null ? '-' : v.toFixed(2))).join(' / '),
   };
 };
 
@@ -501,6 +553,7 @@ for (const impl of impls) {
   else if (impl === 'torch') (machine as Record<string, unknown>)['torch'] = await runTorch();
   else await runTfjs(impl);
 }
+const pairs = await paired();
 const bd = await breakdown();
 // --skip-cpu: tfjs-cpu's results (one run each, about half an hour in all) come from the last run that had them.
 const resultsFile = join(RESULTS_DIR, 'tfjs.json');
@@ -519,7 +572,7 @@ results.sort((a, b) => order(a) - order(b));
 console.log(`\n${table()}`);
 const tg = targets();
 console.log('targets (reported, not asserted):');
-for (const [k, v] of Object.entries(tg)) console.log(`  ${k}: ${typeof v === 'number' ? v.toFixed(2) : '-'}`);
+for (const [k, v] of Object.entries(tg)) console.log(`  ${k}: ${typeof v === 'number' ? v.toFixed(2) : typeof v === 'string' ? v : '-'}`);
 if (bd) {
   console.log(`\none tfjs training step on senet (batch 128), taken apart:`);
   console.log(`  ${bd.kernel_calls} kernel calls: ${bd.native_calls} native, ${bd.fallback_calls} tfjs-backend-cpu (${Object.entries(bd.fallback_kernels).map(([k, v]) => `${k} ${v}`).join(', ')}; no data access)`);
@@ -541,8 +594,9 @@ if (!args.includes('--no-write')) {
       img_per_s: 'images of the workload (batch) / median time',
       other_load: 'CPU cores other processes kept busy during the timed runs (from /proc/stat); above ~0.1 on this 2-core machine the times are not reliable',
       tfjs_cpu: 'one run, no warm-up (minutes per run)',
+      paired: 'tfjs on senet and the senet API in alternating blocks of 3 runs, the first of each untimed (the same minutes): the median of each and their ratio (the tfjs/API targets)',
     },
-    results, targets: tg, breakdown: bd,
+    results, paired: pairs, targets: tg, breakdown: bd,
   }, round, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }
