@@ -221,7 +221,10 @@ test.serial('channel scaling (a squeeze-excite block written with ops): one pass
     return [p, q, tf.relu(q), tf.relu(q), tf.sum(tf.mul(p, 2)), tf.cumsum(tf.reshape(q, [-1])),
       tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(tf.mul(v, f), r)), dy())))(u),
       tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(tf.mul(u, v), r)), dy())))(f),
-      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [1, 2], true), rnd([3, 1, 1, 8], 4))))(u)];
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [1, 2], true), rnd([3, 1, 1, 8], 4))))(u),
+      // u's gradient from the scaling, Mean's broadcast and a third use (u * s + bias, then + another term)
+      tf.grad((v: tf.Tensor) => tf.addN([tf.sum(tf.mul(se(v, r, rnd([8, 8], 3, 0.3)), dy())), tf.sum(tf.mul(v, rnd(shape, 5)))]))(u),
+      tf.grad((v: tf.Tensor) => tf.addN([tf.sum(tf.mul(v, rnd(shape, 5))), tf.sum(tf.mul(se(v, r, rnd([8, 8], 3, 0.3)), dy()))]))(u)];
   });
   // A residual block's relu(shortcut + z): one pass (no add or relu of its own), the gradient from the output.
   const u = rnd(shape, 1), r = rnd(shape, 2);

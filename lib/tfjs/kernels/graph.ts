@@ -180,17 +180,21 @@ export const graphKernels: Record<string, NativeKernel> = {
         }
       }
       if (sameShape(x.shape, y.shape)) {
+        // (dy * s) + Mean's gradient [N, 1, ..., 1, C]: one lazy u * s + bias (either order)
         for (const [p, q] of [[x, y], [y, x]] as const) {
           const l = b.lazyOf(p), lq = b.lazyOf(q);
-          // (dy * s) + Mean's gradient [N, 1, ..., 1, C]: one lazy u * s + bias
           if (l?.what === 'scaled' && l.r === null && l.bias === null && l.reluOut === null && lq?.what === 'broadcast' && sameShape(l.shape, p.shape) &&
-              lq.v.shape[0] === l.shape[0] && last(lq.v.shape) === last(l.shape) && lq.v.shape.slice(1, -1).every((d) => d === 1)) {
+              sameShape(lq.shape, q.shape) && lq.v.shape[0] === l.shape[0] && last(lq.v.shape) === last(l.shape) && lq.v.shape.slice(1, -1).every((d) => d === 1)) {
             const bias = addon.reshape(lq.v, l.s.shape);
             return b.lazyOut({ what: 'scaled', shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: null, bias, reluOut: null }, {});
           }
+        }
+        for (const [p, q] of [[x, y], [y, x]] as const) {
+          const l = b.lazyOf(p);
           if (l?.what === 'broadcast' && sameShape(l.shape, p.shape)) return b.out(addon.binary(b.h(q), l.v, 'add'), q.shape);
+          // u * s (+ bias) + r: still one pass where read
           if (l?.what === 'scaled' && l.r === null && l.reluOut === null && sameShape(l.shape, p.shape)) {
-            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(b.h(q)), bias: null, reluOut: null };
+            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(b.h(q)), bias: l.bias ? hold(l.bias) : null, reluOut: null };
             return b.lazyOut(lazy, {});
           }
         }
