@@ -126,7 +126,7 @@ for (const [i, s] of SCALED.entries()) {
         const again = scaleChannelsBackward(T(dy, s, device), U, S);
         t.deepEqual([...read(again.ds)], [...read(ds)], `ds at ${k} threads`);
         t.deepEqual([...read(reluBackwardChannelDot(T(dy, s, device), yRelu, U).ds)], [...read(rd.ds)], `relu dx . u at ${k} threads`);
-        t.deepEqual([...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))], [...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))]);
+        t.deepEqual([...read(scaleChannels(U, S, { residual: T(res, s, device), relu: true }))], [...read(yRelu)], `relu(u s + r) at ${k} threads`);
       }
     } finally {
       setNumThreads(threads);
@@ -142,6 +142,20 @@ perDevice('scaleChannels with relu passes NaN as relu does', (t, device) => {
   const y = scaleChannels(tensor([NaN, -1, 2, -0], [2, 2], { device }), tensor([1, 1, 1, 1], [2, 2], { device }), { relu: true }).toArraySync();
   t.true(Number.isNaN(y[0]));
   t.deepEqual([...y.slice(1)], [0, 2, -0]);
+  // reluBackwardChannelDot as reluGrad: NaN in y passes, dy * 0 where y <= 0 (Inf * 0 = NaN), in the
+  // 8-wide vector loop (16 channels) and the scalar tail (3 more)
+  const C = 19;
+  const yv = [NaN, 1, -1, 0, Infinity, -0, 2, NaN, 3, -2, 1, NaN, 0, 5, -1, 1, NaN, 2, -3];
+  const dyv = [1, 2, Infinity, 3, 4, 5, 6, 7, 8, 9, 10, 11, Infinity, 13, 14, 15, 16, 17, 18];
+  const uv = yv.map((_, k) => 0.5 + k);
+  const { dx, ds } = reluBackwardChannelDot(tensor(dyv, [1, C], { device }), tensor(yv, [1, C], { device }), tensor(uv, [1, C], { device }));
+  const want = reluBackwardRef(dyv, yv).map((v, k) => (Number.isNaN(yv[k]!) ? NaN : yv[k]! > 0 ? dyv[k]! : dyv[k]! * 0));
+  const got = dx.toArraySync(), sums = ds.toArraySync();
+  for (let k = 0; k < C; k++) {
+    t.is(Number.isNaN(got[k]!), Number.isNaN(want[k]!), `dx[${k}] NaN`);
+    if (!Number.isNaN(want[k]!)) t.is(got[k], want[k], `dx[${k}]`);
+    t.is(Number.isNaN(sums[k]!), Number.isNaN(want[k]!), `ds[${k}] NaN`);
+  }
 });
 
 test('eltwise reference backwards match finite differences', (t) => {

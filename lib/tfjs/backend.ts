@@ -102,6 +102,7 @@ export class TensorEntry {
     this.releaseView();
     this.host = v;
     this.releaseNative();
+    this.facts = null;
   }
 
   /** Ends the borrowed view's hold on the native memory (unless a cpu kernel output aliases it). */

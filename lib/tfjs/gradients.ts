@@ -165,8 +165,9 @@ export function installGradients(): void {
     override(name, (orig) => (dy, saved, attrs) => {
       const x = saved[0]!;
       const t = dy as Tensor;
-      if (!onSenet() || x.rank === 0 || x.dtype !== 'float32' || t.dtype !== 'float32') return orig.gradFunc(dy, saved, attrs);
-      if (senet().knownZero(t) && x.size > 0) return { x: () => zerosLike(x) };
+      // (empty x and rank > 8, which senet's kernels do not take: tfjs's gradient)
+      if (!onSenet() || x.rank === 0 || x.rank > 8 || x.size === 0 || x.dtype !== 'float32' || t.dtype !== 'float32') return orig.gradFunc(dy, saved, attrs);
+      if (senet().knownZero(t)) return { x: () => zerosLike(x) };
       return { x: () => tiledGrad(t, x, attrs, isMean) };
     });
   }
@@ -184,7 +185,7 @@ export function installGradients(): void {
     const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
     const t = dy as Tensor;
     const ok =
-      onSenet() && x.rank === 4 && mean.rank === 1 && variance.rank === 1 && (scale == null || scale.rank === 1) &&
+      onSenet() && x.rank === 4 && mean.rank === 1 && variance.rank === 1 && (scale == null || (scale.rank === 1 && scale.size === mean.size)) &&
       [t, x, mean, variance, scale].every((v) => v == null || v.dtype === 'float32');
     if (!ok) return orig.gradFunc(dy, saved, attrs);
     const eps = attrs['varianceEpsilon'] as number;

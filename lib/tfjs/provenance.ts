@@ -110,7 +110,7 @@ export function computeLazy(l: Lazy): H {
     case 'squared-centered': return addon.binary(l.x, l.mean, 'squaredDifference');
     case 'scaled': return addon.scaleChannels(l.u, l.s, l.r, l.bias, { relu: false });
     case 'sum': return addon.binary(l.a, l.b, 'add');
-    case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => d / l.v.shape[i]!));
+    case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => (l.v.shape[i] === d ? 1 : d)));
     case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
   }
 }

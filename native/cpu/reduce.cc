@@ -244,7 +244,8 @@ Tensor softmax(const Tensor& x) {
 
 // Why a pass of its own: tfjs computes batch statistics as mean(square(x - mean)), two full-size
 // temporaries and three passes; the backend recognises that graph (lib/tfjs/provenance.ts) and
-// reads x once here instead. Differences are taken in float32 (as tfjs does) and summed in double.
+// reads x once here instead. Differences are taken in float32 (as tfjs does) and summed in double,
+// per thread over a contiguous block of rows (the last bit may depend on the thread count).
 Tensor centered_variance(const Tensor& x, const Tensor& mean) {
   const char* name = "centeredVariance";
   const int64_t C = x.shape.back(), rows = x.numel() / C;

@@ -237,6 +237,15 @@ test.serial('channel scaling (a squeeze-excite block written with ops): one pass
     return [tf.relu(s), s, tf.relu(s), tf.add(tf.add(u, r), u), tf.relu(tf.add(tf.add(u, r), u)),
       ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(a, b)), dy())))([u, r])];
   });
+  // Edge cases of lazy data: both operands one tensor, empty tensors, rank 9 (senet's kernels stop at 8).
+  await same(t, 'x + x of lazy data, relu of it, gradients of x + x, of empty tensors and of rank-9 reductions', () => {
+    const s = tf.add(u, r), m = tf.mul(u, rnd([3, 1, 1, 8], 3));
+    const r9 = rnd([2, 1, 1, 1, 1, 1, 1, 1, 3], 6);
+    return [tf.add(s, s), tf.relu(tf.add(m, m)), tf.relu(tf.add(s, s)),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.add(v, v)))(u), tf.grad((v: tf.Tensor) => tf.mean(tf.relu(tf.add(v, v))))(u),
+      tf.grad((v: tf.Tensor) => tf.sum(v, 0))(tf.zeros([2, 0])), tf.grad((v: tf.Tensor) => tf.mean(v, [1]))(tf.zeros([2, 0, 3])),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mean(v, [0])))(r9), tf.grad((v: tf.Tensor) => tf.sum(tf.sum(v, [8])))(r9)];
+  });
   tf.dispose([u, r]);
 });
 

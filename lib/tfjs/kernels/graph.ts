@@ -168,7 +168,8 @@ export const graphKernels: Record<string, NativeKernel> = {
   // lazy u * s plus r stays lazy (Relu computes it).
   Add: (inputs, b, attrs) => {
     const x = inputs['a']!, y = inputs['b']!;
-    if (allF32(x, y)) {
+    // (x + x: computing one side's data would release the lazy handles the other side's rule reads)
+    if (allF32(x, y) && x.dataId !== y.dataId) {
       const zx = b.knownZero(x), zy = b.knownZero(y);
       if (zx || zy) {
         const shape = broadcast_util.assertAndGetBroadcastShape(x.shape, y.shape);
@@ -194,12 +195,15 @@ export const graphKernels: Record<string, NativeKernel> = {
           if (l?.what === 'broadcast' && sameShape(l.shape, p.shape)) return b.out(addon.binary(b.h(q), l.v, 'add'), q.shape);
           // u * s (+ bias) + r: still one pass where read
           if (l?.what === 'scaled' && l.r === null && l.reluOut === null && sameShape(l.shape, p.shape)) {
-            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(b.h(q)), bias: l.bias ? hold(l.bias) : null, reluOut: null };
+            const hq = b.h(q);
+            const lazy = { what: 'scaled' as const, shape: l.shape.slice(), u: hold(l.u), s: hold(l.s), r: hold(hq), bias: l.bias ? hold(l.bias) : null, reluOut: null };
             return b.lazyOut(lazy, {});
           }
         }
-        if (b.device === 'cpu' && provenance.enabled && size(x.shape) > 0)
-          return b.lazyOut({ what: 'sum', shape: x.shape.slice(), a: hold(b.h(x)), b: hold(b.h(y)), reluOut: null }, {});
+        if (b.device === 'cpu' && provenance.enabled && size(x.shape) > 0) {
+          const hx = b.h(x), hy = b.h(y);
+          return b.lazyOut({ what: 'sum', shape: x.shape.slice(), a: hold(hx), b: hold(hy), reluOut: null }, {});
+        }
       }
     }
     return plainAdd(inputs, b, attrs);
@@ -210,7 +214,8 @@ export const graphKernels: Record<string, NativeKernel> = {
     const pair = b.device === 'cpu' && provenance.enabled ? scaling(inputs['a']!, inputs['b']!) : null;
     if (pair) {
       const [u, s] = pair;
-      const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(b.h(u)), s: addon.reshape(b.h(s), [u.shape[0]!, last(u.shape)]), r: null, bias: null, reluOut: null };
+      const hu = b.h(u), hs = b.h(s);
+      const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(hu), s: addon.reshape(hs, [u.shape[0]!, last(u.shape)]), r: null, bias: null, reluOut: null };
       return b.lazyOut(lazy, {});
     }
     return plainMul(inputs, b, attrs);
@@ -231,11 +236,13 @@ export const graphKernels: Record<string, NativeKernel> = {
   /** dy * [x > 0] (NaN in x passing), from relu's output where the lazy x kept it (the same signs). */
   SenetReluGrad: (inputs, b, attrs) => {
     const dy = inputs['dy']!, x = inputs['x']!;
+    // dy's data first (were it x's, computing it ends x's lazy state and the plain kernel runs)
+    const hdy = allF32(dy, x) ? b.h(dy) : null;
     const l = b.lazyOf(x);
-    if ((l?.what === 'scaled' || l?.what === 'sum') && l.reluOut !== null && allF32(dy, x) && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape)) {
-      if (l.what === 'sum') return b.out(addon.binary(b.h(dy), l.reluOut, 'reluGrad'), x.shape);
+    if (hdy && (l?.what === 'scaled' || l?.what === 'sum') && l.reluOut !== null && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape)) {
+      if (l.what === 'sum') return b.out(addon.binary(hdy, l.reluOut, 'reluGrad'), x.shape);
       // relu(u * s + ...): the sums of the result against u (Multiply's gradient for s) in the same pass
-      const [g, ds] = addon.reluBackwardChannelDot(b.h(dy), l.reluOut, l.u);
+      const [g, ds] = addon.reluBackwardChannelDot(hdy, l.reluOut, l.u);
       const out = b.out(g!, x.shape);
       b.derive(out, CDOT_U, () => hold(l.u));
       b.derive(out, CDOT_S, () => hold(l.s));
@@ -249,7 +256,7 @@ export const graphKernels: Record<string, NativeKernel> = {
   SenetBroadcastTo: (inputs, b, attrs) => {
     const x = inputs['x']!, shape = attrs['shape'] as unknown as number[];
     if (!allF32(x) || x.shape.length !== shape.length || x.shape.some((d, i) => d !== 1 && d !== shape[i])) return null;
-    if (b.device !== 'cpu') return b.out(addon.tile(b.h(x), shape.map((d, i) => d / x.shape[i]!)), shape);
+    if (b.device !== 'cpu') return b.out(addon.tile(b.h(x), shape.map((d, i) => (x.shape[i] === d ? 1 : d))), shape);
     return b.lazyOut({ what: 'broadcast', shape: shape.slice(), v: hold(b.h(x)) }, {});
   },
 
@@ -277,7 +284,8 @@ export const graphKernels: Record<string, NativeKernel> = {
     const x = inputs['x']!;
     const l = b.lazyOf(x);
     const eps = (attrs['varianceEpsilon'] as unknown as number | undefined) ?? 0.001;
-    if (l?.what === 'conv' && allF32(x) && sameShape(l.shape, x.shape) && eps >= 0 && Number.isFinite(eps)) {
+    const params = ['mean', 'variance', 'scale', 'offset'].map((k) => inputs[k]);
+    if (l?.what === 'conv' && allF32(x) && sameShape(l.shape, x.shape) && eps >= 0 && Number.isFinite(eps) && params.every((t) => !t || t.dataId !== x.dataId)) {
       const f = folded(b, l, inputs, eps);
       if (f) {
         const y = addon.conv2d(l.x, f.hs[0]!, f.hs[1]!, l.p);
