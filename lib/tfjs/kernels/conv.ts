@@ -78,7 +78,8 @@ function convForward(
   if (lazyFilter && (fuseBias || bias === undefined) && (!activation || activation === 'linear') && b.device === 'cpu' && provenance.enabled) {
     // Described, not computed: a batch norm reading it folds itself in (graph.ts).
     const hold = (h: H) => addon.reshape(h, h.shape);
-    const lazy = { what: 'conv' as const, shape: outShape.slice(), x: hold(b.h(x)), w: hold(w), bias: fuseBias ? hold(b.h(bias!)) : null, p: p as unknown as Record<string, unknown>, filter: lazyFilter, biasInfo: fuseBias ? bias! : null };
+    const hx = b.h(x), hb = fuseBias ? b.h(bias!) : null;  // (inputs' data first: nothing held yet if either throws)
+    const lazy = { what: 'conv' as const, shape: outShape.slice(), x: hold(hx), w: hold(w), bias: hb && hold(hb), p: p as unknown as Record<string, unknown>, filter: lazyFilter, biasInfo: fuseBias ? bias! : null };
     return b.lazyOut(lazy, {});
   }
   let y = addon.conv2d(b.h(x), w, fuseBias ? b.h(bias!) : null, p as unknown as Record<string, unknown>);

@@ -140,7 +140,8 @@ export const graphKernels: Record<string, NativeKernel> = {
       const of = b.facts(m)?.meanOf;
       if (of && describes(of, x)) {
         const c = last(x.shape);
-        const lazy = { what: 'centered' as const, shape: x.shape.slice(), x: addon.reshape(b.h(x), x.shape), mean: addon.reshape(b.h(m), [c]) };
+        const hx = b.h(x), hm = b.h(m);  // (inputs' data first: nothing held yet if either throws)
+        const lazy = { what: 'centered' as const, shape: x.shape.slice(), x: addon.reshape(hx, x.shape), mean: addon.reshape(hm, [c]) };
         return b.lazyOut(lazy, { centered: { ...of, mean: m.dataId } });
       }
     }
