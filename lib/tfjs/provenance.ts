@@ -45,7 +45,10 @@
  * statistics (inference) reads it, the normalisation is folded into the
  * convolution (weights scaled per output channel, a bias; kept with the
  * filter while the statistics are the same tensors), so the convolution's
- * output is never written and the batch norm makes no pass of its own.
+ * output is never written and the batch norm makes no pass of its own. A
+ * convolution's gradient for its input is described too: tfjs's fused
+ * convolution (tf.layers' conv) computes it even for the model's input or
+ * a frozen layer's, which nothing reads.
  *
  * Lazy data is computed (with the same kernels, the same values) the moment
  * anything else reads it. Facts only come from kernels that computed the
@@ -78,6 +81,8 @@ export type Lazy =
   | { readonly what: 'sum'; readonly shape: number[]; readonly a: H; readonly b: H; reluOut: H | null }
   /** v (of the same rank, dimensions 1 or shape's) repeated to `shape` */
   | { readonly what: 'broadcast'; readonly shape: number[]; readonly v: H }
+  /** a convolution's gradient for its input (dy, OHWI filter w, the input's shape, senet's conv parameters) */
+  | { readonly what: 'conv-input-grad'; readonly shape: number[]; readonly dy: H; readonly w: H; readonly p: Record<string, unknown> }
   /** a convolution (OHWI filter w, optional bias, senet's conv parameters); `filter`, `biasInfo`: tfjs's tensors */
   | {
       readonly what: 'conv'; readonly shape: number[]; readonly x: H; readonly w: H; readonly bias: H | null; readonly p: Record<string, unknown>;
@@ -112,6 +117,7 @@ export function computeLazy(l: Lazy): H {
     case 'sum': return addon.binary(l.a, l.b, 'add');
     case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => (l.v.shape[i] === d ? 1 : d)));
     case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
+    case 'conv-input-grad': return addon.conv2dBackwardData(l.dy, l.w, l.shape, l.p);
   }
 }
 
@@ -131,6 +137,10 @@ export function releaseLazy(l: Lazy): void {
       return;
     case 'broadcast':
       l.v.release();
+      return;
+    case 'conv-input-grad':
+      l.dy.release();
+      l.w.release();
       return;
     case 'conv':
       for (const h of [l.x, l.w, l.bias]) h?.release();

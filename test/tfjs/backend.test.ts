@@ -260,6 +260,13 @@ test.serial('a batch norm with given statistics after a convolution is folded in
   tf.tidy(() => layer(rnd([3, 3, 4, 6], 4, 0.3), rnd([6], 5), 1, stats(10)).dataSync());
   const ops = new Set(addon._streamProfile({ on: false })!.ops.map((o) => o.op));
   t.true(ops.has('conv2d') && !ops.has('batchNormInference'), [...ops].join(' '));
+  // A convolution's gradient for its input is computed only where read (tfjs's fused conv asks for it regardless).
+  const cx = x(), cw = rnd([3, 3, 4, 6], 4, 0.3);
+  addon._streamProfile({ on: true });
+  tf.tidy(() => tf.grad((w: tf.Tensor) => tf.sum(tf.fused.conv2d({ x: cx as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same' })))(cw).dataSync());
+  const gops = new Set(addon._streamProfile({ on: false })!.ops.map((o) => o.op));
+  t.true(gops.has('conv2dBackwardFilter') && !gops.has('conv2dBackwardData'), [...gops].join(' '));
+  tf.dispose([cx, cw]);
   await same(t, 'conv (+ bias, strided, 1x1) then batch norm; the same filter with other statistics; the conv output read too', () => {
     const w3 = rnd([3, 3, 4, 6], 4, 0.3), w1 = rnd([1, 1, 4, 6], 6, 0.3), b = rnd([6], 5);
     const s1 = stats(10), s2 = stats(20);

@@ -171,6 +171,12 @@ export const convKernels: Record<string, NativeKernel> = {
       attrs['pad'] as never, attrs['dimRoundingMode'] as never, false, fmt);
     const p = params(c, 1);
     if (!p || c.outShape.some((d, i) => d !== dy.shape[i])) return null;
+    if (b.device === 'cpu' && provenance.enabled) {
+      // Described: computed where read (tfjs's fused conv asks for it even where nothing needs it).
+      const hdy = b.h(dy), w = ohwi(b, filter);
+      const lazy = { what: 'conv-input-grad' as const, shape: inputShape.slice(), dy: addon.reshape(hdy, hdy.shape), w: addon.reshape(w, w.shape), p: p as unknown as Record<string, unknown> };
+      return b.lazyOut(lazy, {});
+    }
     return b.out(addon.conv2dBackwardData(b.h(dy), ohwi(b, filter), inputShape, p as unknown as Record<string, unknown>), inputShape);
   },
 
