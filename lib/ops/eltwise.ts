@@ -27,9 +27,14 @@ export function add(a: Tensor, b: Tensor): Tensor<'float32'> {
   return wrapOut(native(() => addon.add(ha, hb)));
 }
 
+/** u [N, ..., C]: rank >= 2, non-empty. */
+function checkU(op: string, u: Tensor): void {
+  if (u.rank < 2 || u.size === 0) fail('SENET_SHAPE', op, 'u', 'a non-empty tensor [N, ..., C] of rank >= 2', `shape [${u.shape}]`);
+}
+
 function scaledArgs(op: string, u: Tensor, s: Tensor) {
   const hu = tensorArg(op, 'u', u), hs = tensorArg(op, 's', s);
-  if (u.rank < 2 || u.size === 0) fail('SENET_SHAPE', op, 'u', 'a non-empty tensor [N, ..., C] of rank >= 2', `shape [${u.shape}]`);
+  checkU(op, u);
   expectShape(op, 's', s, [u.shape[0]!, u.shape[u.rank - 1]!]);
   return [hu, hs] as const;
 }
@@ -58,7 +63,7 @@ export function scaleChannels(u: Tensor, s: Tensor, o: { residual?: Tensor; bias
 export function reluBackwardChannelDot(dy: Tensor, y: Tensor, u: Tensor): { dx: Tensor<'float32'>; ds: Tensor<'float32'> } {
   const op = 'reluBackwardChannelDot';
   const hdy = tensorArg(op, 'dy', dy), hy = tensorArg(op, 'y', y), hu = tensorArg(op, 'u', u);
-  if (u.rank < 2 || u.size === 0) fail('SENET_SHAPE', op, 'u', 'a non-empty tensor [N, ..., C] of rank >= 2', `shape [${u.shape}]`);
+  checkU(op, u);
   expectShape(op, 'dy', dy, u.shape);
   expectShape(op, 'y', y, u.shape);
   sameDevice(op, { dy, y, u });

@@ -35,6 +35,7 @@ import { util, type BackendValues, type DataId, type DataType, type TensorInfo }
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { addon, type NativeHandle } from '../native.js';
 import { computeLazy, releaseLazy, type Facts, type Lazy } from './provenance.js';
+import { sameShape } from './kernels/util.js';
 
 type H = NativeHandle;
 
@@ -53,11 +54,6 @@ export interface BackendStats {
   hostCopies: number;
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** One dataId's data (what `backend.data.get(dataId)` returns, as tfjs-backend-cpu expects). */
 export class TensorEntry {

@@ -29,10 +29,15 @@ SENET_BINDING(add) {
 }
 
 namespace {
-// u [N, ..., C] (rank >= 2, non-empty) and s [N, C]
-void check_scaled(const char* op, const Tensor& u, const Tensor& s) {
+// u [N, ..., C] (rank >= 2, non-empty)
+void check_u(const char* op, const Tensor& u) {
   if (u.rank() < 2 || u.numel() == 0)
     fail(Code::Shape, op, "u", "a non-empty tensor [N, ..., C] of rank >= 2", "shape " + shape_str(u.shape));
+}
+
+// u as above and s [N, C]
+void check_scaled(const char* op, const Tensor& u, const Tensor& s) {
+  check_u(op, u);
   check_shape(op, "s", s, {u.shape[0], u.shape.back()});
 }
 }  // namespace
@@ -58,8 +63,7 @@ SENET_BINDING(scaleChannels) {
 SENET_BINDING(reluBackwardChannelDot) {
   OpArgs A(info, "reluBackwardChannelDot");
   Tensor dy = A.tensor(0, "dy"), y = A.tensor(1, "y"), u = A.tensor(2, "u");
-  if (u.rank() < 2 || u.numel() == 0)
-    fail(Code::Shape, A.op(), "u", "a non-empty tensor [N, ..., C] of rank >= 2", "shape " + shape_str(u.shape));
+  check_u(A.op(), u);
   check_shape(A.op(), "dy", dy, u.shape);
   check_shape(A.op(), "y", y, u.shape);
   check_same_device(A.op(), {{"dy", &dy}, {"y", &y}, {"u", &u}});

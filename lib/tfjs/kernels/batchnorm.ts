@@ -8,7 +8,7 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { allF32, release, size, type H, type NativeKernel } from './util.js';
+import { allF32, bnAffine, release, size, type H, type NativeKernel } from './util.js';
 
 /** A parameter as a [C] vector (a view, a broadcast of one value, or the default). */
 export function vec(b: SenetBackend, t: TensorInfo | undefined, c: number, def: number): H | null {
@@ -44,16 +44,10 @@ export const batchNormKernels: Record<string, NativeKernel> = {
     if (eps >= 1e-12 && eps <= 1) {
       y = addon.batchNormInference(x4, g!, beta!, m!, var_!, { eps });
     } else {
-      // k = scale / sqrt(var + eps), y = x * k + (offset - mean * k)
-      const e = addon.full([1], eps, 'float32', b.device);
-      const ve = addon.binary(var_!, e, 'add');
-      const r = addon.unary(ve, 'rsqrt', {});
-      const k = addon.binary(r, g!, 'mul');
-      const mk = addon.binary(m!, k, 'mul');
-      const shift = addon.binary(beta!, mk, 'sub');
+      const [k, shift] = bnAffine(b, g!, beta!, m!, var_!, eps);
       const xk = addon.binary(x4, k, 'mul');
       y = addon.binary(xk, shift, 'add');
-      release(e, ve, r, k, mk, shift, xk);
+      release(k, shift, xk);
     }
     release(x4, g, beta, m, var_);
     const out = addon.reshape(y, x.shape);

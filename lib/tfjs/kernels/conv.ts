@@ -10,7 +10,7 @@ import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
 import { provenance } from '../provenance.js';
-import { activate, allF32, release, size, type H, type NativeKernel } from './util.js';
+import { activate, allF32, hold, release, size, type H, type NativeKernel } from './util.js';
 
 type Info = backend_util.Conv2DInfo;
 
@@ -77,7 +77,6 @@ function convForward(
   const fuseBias = bias !== undefined && bias.shape.length === 1 && bias.shape[0] === co;
   if (lazyFilter && (fuseBias || bias === undefined) && (!activation || activation === 'linear') && b.device === 'cpu' && provenance.enabled) {
     // Described, not computed: a batch norm reading it folds itself in (graph.ts).
-    const hold = (h: H) => addon.reshape(h, h.shape);
     const hx = b.h(x), hb = fuseBias ? b.h(bias!) : null;  // (inputs' data first: nothing held yet if either throws)
     const lazy = { what: 'conv' as const, shape: outShape.slice(), x: hold(hx), w: hold(w), bias: hb && hold(hb), p: p as unknown as Record<string, unknown>, filter: lazyFilter, biasInfo: fuseBias ? bias! : null };
     return b.lazyOut(lazy, {});
@@ -174,7 +173,7 @@ export const convKernels: Record<string, NativeKernel> = {
     if (b.device === 'cpu' && provenance.enabled) {
       // Described: computed where read (tfjs's fused conv asks for it even where nothing needs it).
       const hdy = b.h(dy), w = ohwi(b, filter);
-      const lazy = { what: 'conv-input-grad' as const, shape: inputShape.slice(), dy: addon.reshape(hdy, hdy.shape), w: addon.reshape(w, w.shape), p: p as unknown as Record<string, unknown> };
+      const lazy = { what: 'conv-input-grad' as const, shape: inputShape.slice(), dy: hold(hdy), w: hold(w), p: p as unknown as Record<string, unknown> };
       return b.lazyOut(lazy, {});
     }
     return b.out(addon.conv2dBackwardData(b.h(dy), ohwi(b, filter), inputShape, p as unknown as Record<string, unknown>), inputShape);

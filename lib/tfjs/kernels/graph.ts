@@ -14,14 +14,10 @@ import { provenance, type Lazy, type Of } from '../provenance.js';
 import { batchNormKernels, vec } from './batchnorm.js';
 import { elementwiseKernels } from './elementwise.js';
 import { reduceKernels } from './reduce.js';
-import { allF32, outAs, release, size, type H, type NativeKernel } from './util.js';
+import { allF32, bnAffine, hold, outAs, release, sameShape, size, type H, type NativeKernel } from './util.js';
 
 function last(shape: readonly number[]): number {
   return shape[shape.length - 1]!;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** axes are every axis but the last of a rank >= 2 shape */
@@ -75,6 +71,7 @@ const plainSub = elementwiseKernels['Sub']!, plainSquare = elementwiseKernels['S
 const plainNeg = elementwiseKernels['Neg']!, plainAdd = elementwiseKernels['Add']!;
 const plainMul = elementwiseKernels['Multiply']!, plainRelu = elementwiseKernels['Relu']!;
 const plainBatchNorm = batchNormKernels['FusedBatchNorm']!;
+const plainReluGrad = elementwiseKernels['SenetReluGrad']!;
 
 type ConvLazy = Extract<Lazy, { what: 'conv' }>;
 
@@ -96,26 +93,18 @@ function folded(b: SenetBackend, l: ConvLazy, inputs: Record<string, TensorInfo 
       return null;
     }
     const [g, beta, m, var_] = v as H[];
-    const e = addon.full([1], eps, 'float32', b.device);
-    const ve = addon.binary(var_!, e, 'add'), r = addon.unary(ve, 'rsqrt', {}), k = addon.binary(r, g!, 'mul');
+    // conv(x, w) * k + shift = conv(x, w * k) + (bias * k + shift)
+    const [k, shift] = bnAffine(b, g!, beta!, m!, var_!, eps);
     const k4 = addon.reshape(k, [c, 1, 1, 1]);
     const w = addon.binary(l.w, k4, 'mul');
-    const shifted = l.bias ? addon.binary(l.bias, m!, 'sub') : addon.unary(m!, 'neg', {});
-    const sk = addon.binary(shifted, k, 'mul');
-    const bias = addon.binary(sk, beta!, 'add');
-    release(g, beta, m, var_, e, ve, r, k, k4, shifted, sk);
+    const bk = l.bias ? addon.binary(l.bias, k, 'mul') : null;
+    const bias = bk ? addon.binary(bk, shift, 'add') : hold(shift);
+    release(g, beta, m, var_, k, k4, bk, shift);
     return [w, bias];
   });
 }
-const plainReluGrad = elementwiseKernels['SenetReluGrad']!;
-
 // Derived tensors Relu's gradient leaves with its output (the u and s it summed against, the sums).
 const CDOT_U = 'channel-dot:u', CDOT_S = 'channel-dot:s', CDOT = 'channel-dot:sums';
-
-/** A handle of its own on h's data (lazy data holds its inputs this way). */
-function hold(h: H): H {
-  return addon.reshape(h, h.shape);
-}
 
 /**
  * [full, factor] when one of a, b is [N, ..., C] (more than one element per
@@ -141,7 +130,7 @@ export const graphKernels: Record<string, NativeKernel> = {
       if (of && describes(of, x)) {
         const c = last(x.shape);
         const hx = b.h(x), hm = b.h(m);  // (inputs' data first: nothing held yet if either throws)
-        const lazy = { what: 'centered' as const, shape: x.shape.slice(), x: addon.reshape(hx, x.shape), mean: addon.reshape(hm, [c]) };
+        const lazy = { what: 'centered' as const, shape: x.shape.slice(), x: hold(hx), mean: addon.reshape(hm, [c]) };
         return b.lazyOut(lazy, { centered: { ...of, mean: m.dataId } });
       }
     }
@@ -152,7 +141,7 @@ export const graphKernels: Record<string, NativeKernel> = {
     const x = inputs['x']!;
     const lz = b.lazyOf(x), c = b.facts(x)?.centered;
     if (lz?.what === 'centered' && c && allF32(x) && sameShape(x.shape, lz.shape)) {
-      const lazy = { what: 'squared-centered' as const, shape: x.shape.slice(), x: addon.reshape(lz.x, lz.x.shape), mean: addon.reshape(lz.mean, lz.mean.shape) };
+      const lazy = { what: 'squared-centered' as const, shape: x.shape.slice(), x: hold(lz.x), mean: hold(lz.mean) };
       return b.lazyOut(lazy, { squaredCentered: c });
     }
     return plainSquare(inputs, b, attrs);

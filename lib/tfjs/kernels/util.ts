@@ -38,6 +38,25 @@ export function outAs(b: SenetBackend, h: H, hShape: readonly number[], shape: r
   return b.out(v, shape);
 }
 
+/** Whether two shapes are equal. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A handle of its own on h's data (lazy data holds its inputs this way). */
+export function hold(h: H): H {
+  return addon.reshape(h, h.shape);
+}
+
+/** Batch norm as a per-channel affine map, y = x * k + shift: k = scale / sqrt(var + eps), shift = offset - mean * k. */
+export function bnAffine(b: SenetBackend, scale: H, offset: H, mean: H, variance: H, eps: number): [H, H] {
+  const e = addon.full([1], eps, 'float32', b.device);
+  const ve = addon.binary(variance, e, 'add'), r = addon.unary(ve, 'rsqrt', {}), k = addon.binary(r, scale, 'mul');
+  const mk = addon.binary(mean, k, 'mul'), shift = addon.binary(offset, mk, 'sub');
+  release(e, ve, r, mk);
+  return [k, shift];
+}
+
 /** Releases intermediate native tensors. */
 export function release(...hs: Array<H | null | undefined>): void {
   for (const h of hs) if (h) h.release();
