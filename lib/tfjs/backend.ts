@@ -290,6 +290,14 @@ export class SenetBackend extends MathBackendCPU {
     return { dataId: this.put(e), shape: lazy.shape.slice(), dtype: 'float32' };
   }
 
+  /** Describes t's (still lazy) data anew (the old description released). */
+  relazy(t: TensorInfo, lazy: Lazy): void {
+    const e = this.entry(t.dataId);
+    const old = e.lazy;
+    e.lazy = lazy;
+    if (old) releaseLazy(old);
+  }
+
   /** Records what t's data is known to be. */
   note(t: TensorInfo, facts: Facts): TensorInfo {
     this.entry(t.dataId).facts = facts;

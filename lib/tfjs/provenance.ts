@@ -41,6 +41,18 @@
  * of two same-shape tensors is lazy too, and a Relu of it one pass
  * (a residual block's `relu(shortcut + z)`).
  *
+ * The squeeze of such a block, a Mean over H and W of [N, H, W, C] data,
+ * is described too, and so are the small ops that take it as input
+ * (BatchMatMul, _FusedMatMul, a bias Add, Relu, Sigmoid: a `Deferred` chain
+ * of [N, C]-sized steps). When Multiply's factor is the squeeze-excite gate
+ * of its own u, sigmoid(relu(mean(u) W1 + b1) W2 + b2), the block runs as
+ * senet's fused op (addon.squeezeExcite: u read once from memory and once
+ * from cache per sample, the gate computed in between) at the Relu of
+ * `u * s + r` (or wherever u * s is read); its squeeze, hidden activation
+ * and gate become the chain's values. Computed op by op, tfjs's graph reads
+ * u from memory twice (the Mean, then the scaling), since the gate needs all
+ * of the Mean first.
+ *
  * A convolution's output is described too: when a batch norm with given
  * statistics (inference) reads it, the normalisation is folded into the
  * convolution (weights scaled per output channel, a bias; kept with the
@@ -66,6 +78,53 @@ export const provenance = {
   enabled: typeof process === 'undefined' || process.env['SENET_TFJS_PROVENANCE'] !== '0',
 };
 
+/** What a deferred step computes (its inputs: args); matmul: the kernel's attributes. */
+export type DeferredOp =
+  | { readonly op: 'squeeze' }
+  | { readonly op: 'add' | 'relu' | 'sigmoid' }
+  | { readonly op: 'matmul'; readonly transposeA: boolean; readonly transposeB: boolean; readonly bias: boolean; readonly activation: 'linear' | 'relu' | 'sigmoid' };
+
+/**
+ * A small computation described behind a squeeze (the squeeze-excite chain):
+ * computed once, when first read, from its arguments (native tensors it
+ * holds, or other steps it references). Shared by the tensors that use it
+ * (reference counted); `value` may also be set by the fused op.
+ */
+export class Deferred {
+  value: H | null = null;
+  private refs = 1;
+  constructor(
+    readonly step: DeferredOp,
+    readonly shape: readonly number[],
+    readonly args: ReadonlyArray<H | Deferred>,
+    private readonly run: (args: H[]) => H,
+  ) {}
+
+  compute(): H {
+    if (this.value === null) this.value = this.run(this.args.map((a) => (a instanceof Deferred ? a.compute() : a)));
+    return this.value;
+  }
+
+  /** Sets the value if none was computed; returns whether it was taken (else the caller keeps h). */
+  offer(h: H): boolean {
+    if (this.value !== null) return false;
+    this.value = h;
+    return true;
+  }
+
+  ref(): this {
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (--this.refs > 0) return;
+    this.value?.release();
+    this.value = null;
+    for (const a of this.args) a.release();
+  }
+}
+
 /** Data described instead of computed: its shape and what it is. */
 export type Lazy =
   | { readonly what: 'zeros'; readonly shape: number[]; readonly device: string }
@@ -77,6 +136,13 @@ export type Lazy =
    * owns the handles
    */
   | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; readonly bias: H | null; reluOut: H | null }
+  /** a deferred step's value */
+  | { readonly what: 'deferred'; readonly shape: number[]; readonly node: Deferred }
+  /**
+   * u * s (+ r) where s (`gate`, [N, C] values in any shape) is the
+   * squeeze-excite gate of u itself (kernels/excite.ts): the fused op
+   */
+  | { readonly what: 'excited'; readonly shape: number[]; readonly u: H; readonly gate: Deferred; readonly r: H | null }
   /** a + b (same shapes); `reluOut` as for 'scaled' */
   | { readonly what: 'sum'; readonly shape: number[]; readonly a: H; readonly b: H; reluOut: H | null }
   /** v (of the same rank, dimensions 1 or shape's) repeated to `shape` */
@@ -108,6 +174,13 @@ export interface Facts {
   varianceOf?: Of & { readonly mean: DataId };
 }
 
+/** The fused squeeze-excite computation (kernels/excite.ts registers it; no import cycle). */
+export const excite: { compute: (l: Extract<Lazy, { what: 'excited' }>, relu: boolean) => H } = {
+  compute: () => {
+    throw new Error('senet/tfjs: the squeeze-excite kernels are not loaded');
+  },
+};
+
 export function computeLazy(l: Lazy): H {
   switch (l.what) {
     case 'zeros': return addon.full(l.shape, 0, 'float32', l.device);
@@ -118,6 +191,8 @@ export function computeLazy(l: Lazy): H {
     case 'broadcast': return addon.tile(l.v, l.shape.map((d, i) => (l.v.shape[i] === d ? 1 : d)));
     case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
     case 'conv-input-grad': return addon.conv2dBackwardData(l.dy, l.w, l.shape, l.p);
+    case 'deferred': return addon.reshape(l.node.compute(), l.shape);
+    case 'excited': return excite.compute(l, false);
   }
 }
 
@@ -144,5 +219,11 @@ export function releaseLazy(l: Lazy): void {
       return;
     case 'conv':
       for (const h of [l.x, l.w, l.bias]) h?.release();
+      return;
+    case 'deferred':
+      l.node.release();
+      return;
+    case 'excited':
+      for (const h of [l.u, l.r, l.gate]) h?.release();
   }
 }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <omp.h>
@@ -92,6 +93,36 @@ void rows(const float* x, typename A::T* out, int64_t K, int64_t R) {
   }
 }
 
+// acc[k] += sum over rows [0, n) of x[r*K + k], in 64-row fp32 blocks
+// (four rows an add, vectorised over k; `blk` holds K floats) merged into the
+// double accumulators: an fp32 add per element instead of a float->double
+// conversion and a read-modify-write of a double array, with the error of a
+// 64-term fp32 sum per block. The rows kPrefetchRows ahead are prefetched,
+// as in the SE kernel's squeeze. Mean over H, W of [32,56,56,256], medians
+// of 7 in one process: 4.68 ms (the double loop) -> 5.24 (fp32 blocks, no
+// prefetch; this minute's memory) -> 4.17-4.28 (prefetching 4-16 rows ahead;
+// 32 rows: 4.99); a plain 2-thread read of the same bytes took 2.8-3.6 ms.
+constexpr int64_t kPrefetchRows = 8;
+inline void add_rows_blocked(const float* x, int64_t n, int64_t K, double* acc, float* blk) {
+  for (int64_t r0 = 0; r0 < n; r0 += 64) {
+    const int64_t r1 = std::min(n, r0 + 64);
+    std::fill_n(blk, K, 0.0f);
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const float* p = x + r * K;
+      if (r + kPrefetchRows + 4 <= n)
+        for (int64_t i = 0; i < 4 * K; i += 16) __builtin_prefetch(p + kPrefetchRows * K + i, 0, 3);
+      const float *p1 = p + K, *p2 = p1 + K, *p3 = p2 + K;
+      for (int64_t k = 0; k < K; ++k) blk[k] += (p[k] + p1[k]) + (p2[k] + p3[k]);
+    }
+    for (; r < r1; ++r) {
+      const float* p = x + r * K;
+      for (int64_t k = 0; k < K; ++k) blk[k] += p[k];
+    }
+    for (int64_t k = 0; k < K; ++k) acc[k] += double(blk[k]);
+  }
+}
+
 // out[k1, k2] = reduce over r of x[(k1*R + r)*K2 + k2]; K1 = 1 is the column case.
 template <class A>
 void columns(const float* x, typename A::T* out, int64_t K1, int64_t R, int64_t K2) {
@@ -101,6 +132,11 @@ void columns(const float* x, typename A::T* out, int64_t K1, int64_t R, int64_t 
       typename A::T* o = out + k1 * K2;
       for (int64_t k2 = 0; k2 < K2; ++k2) o[k2] = A::init();
       const float* p = x + k1 * R * K2;
+      if constexpr (std::is_same_v<A, SumAcc>) {
+        std::vector<float> blk(static_cast<size_t>(K2));
+        add_rows_blocked(p, R, K2, o, blk.data());
+        continue;
+      }
       for (int64_t r = 0; r < R; ++r, p += K2)
         for (int64_t k2 = 0; k2 < K2; ++k2) o[k2] = A::add(o[k2], p[k2]);
     }
@@ -118,6 +154,10 @@ void columns(const float* x, typename A::T* out, int64_t K1, int64_t R, int64_t 
       const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t chunk = (R + T - 1) / T, lo = std::min(R, t * chunk), hi = std::min(R, lo + chunk);
       typename A::T* o = part.data() + t * K2;
+      if constexpr (std::is_same_v<A, SumAcc>) {
+        std::vector<float> blk(static_cast<size_t>(K2));
+        add_rows_blocked(base + lo * K2, hi - lo, K2, o, blk.data());
+      } else
       for (int64_t r = lo; r < hi; ++r) {
         const float* p = base + r * K2;
         for (int64_t k2 = 0; k2 < K2; ++k2) o[k2] = A::add(o[k2], p[k2]);

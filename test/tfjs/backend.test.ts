@@ -249,6 +249,72 @@ test.serial('channel scaling (a squeeze-excite block written with ops): one pass
   tf.dispose([u, r]);
 });
 
+test.serial('a squeeze-excite block written with ops or tf.layers runs as the fused op; its squeeze, hidden activation and gate read anywhere; values and gradients as on cpu', async (t) => {
+  const { addon } = await import('../../lib/native.js');
+  const shape = [3, 5, 6, 8];
+  const dy = () => rnd(shape, 9);
+  // sigmoid(relu(mean(u) W1 + b1) W2 + b2) in the forms tfjs writes it: matMul + add, fused matMul
+  // (tf.layers' Dense), fused bias with a separate activation, transposed weights, no biases
+  type Form = (z: tf.Tensor) => tf.Tensor;
+  const w1 = () => rnd([8, 4], 3, 0.4), b1 = () => rnd([4], 4, 0.2), w2 = () => rnd([4, 8], 5, 0.4), b2 = () => rnd([8], 6, 0.2);
+  const forms: Record<string, Form> = {
+    ops: (z) => tf.sigmoid(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(z, w1()), b1())), w2()), b2())),
+    fused: (z) => tf.fused.matMul({ a: tf.fused.matMul({ a: z, b: w1(), bias: b1(), activation: 'relu' }), b: w2(), bias: b2(), activation: 'sigmoid' }),
+    'fused bias, activation apart': (z) => tf.sigmoid(tf.fused.matMul({ a: tf.relu(tf.fused.matMul({ a: z, b: w1(), bias: b1() })), b: w2(), bias: b2() })),
+    'transposed weights, bias first': (z) =>
+      tf.sigmoid(tf.add(b2(), tf.matMul(tf.relu(tf.add(b1(), tf.matMul(z, tf.transpose(w1()), false, true))), tf.transpose(w2()), false, true))),
+    'no biases': (z) => tf.sigmoid(tf.matMul(tf.relu(tf.matMul(z, w1())), w2())),
+  };
+  const block = (form: Form, u: tf.Tensor, r: tf.Tensor | null, keepDims = false) => {
+    const s = tf.reshape(form(tf.mean(u, [1, 2], keepDims)), [3, 1, 1, 8]);
+    const us = tf.mul(u, s);
+    return r ? tf.relu(tf.add(us, r)) : us;
+  };
+  await tf.setBackend('senet');
+  for (const [name, form] of Object.entries(forms)) {
+    const u = rnd(shape, 1), r = rnd(shape, 2);
+    addon._streamProfile({ on: true });
+    tf.tidy(() => block(form, u, r).dataSync());
+    const ops = addon._streamProfile({ on: false })!.ops.map((o) => o.op);
+    t.true(ops.includes('squeezeExcite') && !ops.includes('reduce') && !ops.includes('scaleChannels'), `${name}: ${ops.join(' ')}`);
+    tf.dispose([u, r]);
+    await same(t, `${name}: forward, residual or not, and every gradient`, () => {
+      const u = rnd(shape, 1), r = rnd(shape, 2);
+      const g = tf.valueAndGrads((a: tf.Tensor, c: tf.Tensor) => block(form, a, c))([u, r], dy());
+      const g2 = tf.valueAndGrads((a: tf.Tensor) => block(form, a, null, true))([u], dy());
+      return [g.value, ...g.grads, g2.value, ...g2.grads];
+    });
+  }
+  // The weights' gradients (tf.layers trains them) and the chain read in every order.
+  await same(t, 'weights\' gradients; the squeeze, the gate, u * s read before or after the block; another u', () => {
+    const u = rnd(shape, 1), r = rnd(shape, 2), ws = [w1(), b1(), w2(), b2()];
+    const f = (z: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sigmoid(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(z, a), b)), c), d));
+    const wg = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+      tf.sum(tf.mul(tf.relu(tf.add(tf.mul(u, tf.reshape(f(tf.mean(u, [1, 2]), a, b, c, d), [3, 1, 1, 8])), r)), dy())))(ws);
+    const z = tf.mean(u, [1, 2]), s = f(z, ws[0]!, ws[1]!, ws[2]!, ws[3]!);
+    const zEarly = z.dataSync()[0]!; // (the squeeze computed first: no fused op, same values)
+    const y1 = tf.relu(tf.add(tf.mul(u, tf.reshape(s, [3, 1, 1, 8])), r));
+    const s2 = f(tf.mean(u, [1, 2]), ws[0]!, ws[1]!, ws[2]!, ws[3]!);
+    const y2 = tf.relu(tf.add(r, tf.mul(tf.reshape(s2, [3, 1, 1, 8]), u)));
+    const other = tf.relu(tf.add(tf.mul(r, tf.reshape(s2, [3, 1, 1, 8])), u)); // the gate of u scaling r: not the block
+    return [...wg, y1, s, y2, s2, tf.mean(u, [1, 2]), other, tf.scalar(zEarly)];
+  });
+  // Nothing outlives tidy: the chain's steps and the fused op's outputs are released with their tensors.
+  const n0 = tf.memory().numTensors, s0 = senet.memory().tensors;
+  const u = rnd(shape, 1), r = rnd(shape, 2);
+  tf.tidy(() => {
+    const g = tf.valueAndGrads((a: tf.Tensor, c: tf.Tensor) => block(forms['fused']!, a, c))([u, r], dy());
+    g.grads[0]!.dataSync();
+  });
+  tf.tidy(() => {
+    block(forms['ops']!, u, null).dataSync();
+    block(forms['ops']!, u, r); // (never read)
+  });
+  tf.dispose([u, r]);
+  t.is(tf.memory().numTensors, n0);
+  t.is(senet.memory().tensors, s0);
+});
+
 test.serial('a batch norm with given statistics after a convolution is folded into it (inference); values as on cpu; the fold follows changed statistics', async (t) => {
   const { addon } = await import('../../lib/native.js');
   const x = () => rnd([2, 9, 9, 4], 1);

@@ -13,6 +13,8 @@ import type { SenetBackend } from '../backend.js';
 import { provenance, type Lazy, type Of } from '../provenance.js';
 import { batchNormKernels, vec } from './batchnorm.js';
 import { elementwiseKernels } from './elementwise.js';
+import { add as addDeferred, matmul as matmulDeferred, reluExcited, residual, scaled, squeeze, unary as unaryDeferred } from './excite.js';
+import { matmulKernels } from './matmul.js';
 import { reduceKernels } from './reduce.js';
 import { allF32, bnAffine, hold, outAs, release, sameShape, size, type H, type NativeKernel } from './util.js';
 
@@ -54,6 +56,8 @@ function reduce(name: 'Mean' | 'Sum'): NativeKernel {
     const axes = util.parseAxisParam(attrs['axis'] as unknown as number | number[], x.shape);
     const shape = reducedShape(x.shape, axes, Boolean(attrs['keepDims']));
     if (b.knownZero(x)) return zeros(b, shape);
+    const sq = name === 'Mean' ? squeeze(b, x, axes, shape) : null;
+    if (sq) return sq;
     if (name === 'Mean' && provenance.enabled && leadingAxes(axes, x.shape.length)) {
       const sq = b.facts(x)?.squaredCentered, lz = b.lazyOf(x);
       if (sq && sq.channels === last(x.shape) && lz?.what === 'squared-centered') {
@@ -71,7 +75,8 @@ const plainSub = elementwiseKernels['Sub']!, plainSquare = elementwiseKernels['S
 const plainNeg = elementwiseKernels['Neg']!, plainAdd = elementwiseKernels['Add']!;
 const plainMul = elementwiseKernels['Multiply']!, plainRelu = elementwiseKernels['Relu']!;
 const plainBatchNorm = batchNormKernels['FusedBatchNorm']!;
-const plainReluGrad = elementwiseKernels['SenetReluGrad']!;
+const plainReluGrad = elementwiseKernels['SenetReluGrad']!, plainSigmoid = elementwiseKernels['Sigmoid']!;
+const plainBatchMatMul = matmulKernels['BatchMatMul']!, plainFusedMatMul = matmulKernels['_FusedMatMul']!;
 
 type ConvLazy = Extract<Lazy, { what: 'conv' }>;
 
@@ -158,6 +163,9 @@ export const graphKernels: Record<string, NativeKernel> = {
   // lazy u * s plus r stays lazy (Relu computes it).
   Add: (inputs, b, attrs) => {
     const x = inputs['a']!, y = inputs['b']!;
+    // the squeeze-excite block's (u * s) + r; a bias added to the excitation (excite.ts)
+    const d = residual(b, x, y) ?? addDeferred(b, x, y);
+    if (d) return d;
     // (x + x: computing one side's data would release the lazy handles the other side's rule reads)
     if (allF32(x, y) && x.dataId !== y.dataId) {
       const zx = b.knownZero(x), zy = b.knownZero(y);
@@ -204,6 +212,8 @@ export const graphKernels: Record<string, NativeKernel> = {
     const pair = b.device === 'cpu' && provenance.enabled ? scaling(inputs['a']!, inputs['b']!) : null;
     if (pair) {
       const [u, s] = pair;
+      const e = scaled(b, u, s);
+      if (e) return e;
       const hu = b.h(u), hs = b.h(s);
       const lazy = { what: 'scaled' as const, shape: u.shape.slice(), u: hold(hu), s: addon.reshape(hs, [u.shape[0]!, last(u.shape)]), r: null, bias: null, reluOut: null };
       return b.lazyOut(lazy, {});
@@ -214,6 +224,8 @@ export const graphKernels: Record<string, NativeKernel> = {
   // relu(u * s + r), relu(a + b) in one pass; the lazy input keeps the output for the gradient.
   Relu: (inputs, b, attrs) => {
     const x = inputs['x']!;
+    const d = unaryDeferred(b, x, 'relu') ?? reluExcited(b, x);
+    if (d) return d;
     const l = b.lazyOf(x);
     if ((l?.what === 'scaled' || l?.what === 'sum') && allF32(x) && sameShape(l.shape, x.shape)) {
       const y = l.what === 'scaled' ? addon.scaleChannels(l.u, l.s, l.r, l.bias, { relu: true }) : addon.binary(l.a, l.b, 'addRelu');
@@ -222,6 +234,11 @@ export const graphKernels: Record<string, NativeKernel> = {
     }
     return plainRelu(inputs, b, attrs);
   },
+
+  // The excitation's steps (excite.ts).
+  Sigmoid: (inputs, b, attrs) => unaryDeferred(b, inputs['x']!, 'sigmoid') ?? plainSigmoid(inputs, b, attrs),
+  BatchMatMul: (inputs, b, attrs) => matmulDeferred(b, inputs, attrs, false) ?? plainBatchMatMul(inputs, b, attrs),
+  _FusedMatMul: (inputs, b, attrs) => matmulDeferred(b, inputs, attrs, true) ?? plainFusedMatMul(inputs, b, attrs),
 
   /** dy * [x > 0] (NaN in x passing), from relu's output where the lazy x kept it (the same signs). */
   SenetReluGrad: (inputs, b, attrs) => {

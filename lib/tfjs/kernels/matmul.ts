@@ -5,7 +5,7 @@ import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
 import { activate, allF32, outAs, release, size, type H, type NativeKernel } from './util.js';
 
-interface Plan {
+export interface Plan {
   a3: number[];
   b3: number[];
   out: number[];
@@ -13,7 +13,7 @@ interface Plan {
 }
 
 /** tfjs's batch semantics: outer dims flattened, a batch of 1 broadcasts. */
-function plan(a: TensorInfo, bb: TensorInfo, ta: boolean, tb: boolean): Plan | null {
+export function plan(a: TensorInfo, bb: TensorInfo, ta: boolean, tb: boolean): Plan | null {
   const ra = a.shape.length, rb = bb.shape.length;
   if (ra < 2 || rb < 2 || size(a.shape) === 0 || size(bb.shape) === 0) return null;
   const outerA = a.shape.slice(0, -2), outerB = bb.shape.slice(0, -2);
