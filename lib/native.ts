@@ -140,12 +140,13 @@ export interface NativeAddon {
   relu(x: H): H;
   reluBackward(dy: H, y: H): H;
   scaleChannels(u: H, s: H, r: H | null, bias: H | null, o: Opts): H;
-  reluBackwardChannelDot(dy: H, y: H, u: H): [H, H];
+  reluBackwardChannelDot(dy: H, y: H, u: H, mask?: H | null, nan?: H | null): [H, H];
   scaleChannelsBackward(dy: H, u: H, s: H): [H, H];
   add(a: H, b: H): H;
   softmaxCrossEntropy(logits: H, labels: H, o: Opts): [H, H];
   sgdStep(params: H[], grads: H[], buffers: H[] | null, o: Opts): void;
-  squeezeExcite(u: H, w1: H, b1: H, w2: H, b2: H, shortcut: H | null, o: Opts): [H, H, H, H, H | null, H | null];
+  /** [y, s, z, a, argmax, mask, nan (cpu: 1 when some y is NaN)] */
+  squeezeExcite(u: H, w1: H, b1: H, w2: H, b2: H, shortcut: H | null, o: Opts): [H, H, H, H, H | null, H | null, (H | null)?];
   squeezeExciteBackward(
     dy: H, u: H, w1: H, w2: H, s: H, z: H, a: H, argmax: H | null, mask: H | null, o: Opts,
   ): [H, H | null, H, H, H, H];

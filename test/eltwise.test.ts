@@ -1,5 +1,5 @@
 import test from 'ava';
-import { add, addScaled_, fill_, full, getNumThreads, randn, relu, reluBackward, reluBackwardChannelDot, scaleChannels, scaleChannelsBackward, setNumThreads, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
+import { add, addScaled_, disposeSeSaved, fill_, full, getNumThreads, randn, relu, reluBackward, reluBackwardChannelDot, scaleChannels, scaleChannelsBackward, setNumThreads, squeezeExcite, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
 import { addBackwardRef, addRef, addScaledRef, reluBackwardRef, reluRef, scaleChannelsBackwardRef, scaleChannelsRef } from './reference/eltwise.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
@@ -156,6 +156,41 @@ perDevice('scaleChannels with relu passes NaN as relu does', (t, device) => {
     if (!Number.isNaN(want[k]!)) t.is(got[k], want[k], `dx[${k}]`);
     t.is(Number.isNaN(sums[k]!), Number.isNaN(want[k]!), `ds[${k}] NaN`);
   }
+});
+
+perDevice('reluBackwardChannelDot from squeezeExcite\'s relu mask: the same bits as from y; a NaN in y sends it to y', (t, device) => {
+  if (device !== 'cpu') {
+    t.pass(); // (the nan flag and this op are cpu-only)
+    return;
+  }
+  // C = 19: the mask's runs start off a byte (vector loop from the next 8-channel boundary, scalar
+  // head and tail); C = 64: whole bytes. Every 5th pre-activation is 0 exactly (u = 0): bit 0, y = 0.
+  for (const [i, shape] of [[2, 3, 5, 19], [3, 4, 4, 64]].entries()) {
+    const r = new Rng(70 + i);
+    const n = numel(shape), C = shape[3]!;
+    const u = data(r, n), res = r.array(n).map((v, k) => (k % 5 === 0 ? 0 : v)), dy = r.array(n);
+    const w = { w1: T(r.array(4 * C, 0.3), [4, C], device), b1: T(r.array(4), [4], device), w2: T(r.array(C * 4, 0.3), [C, 4], device), b2: T(r.array(C), [C], device) };
+    for (const nanAt of [-1, 7]) {
+      if (nanAt >= 0) res[nanAt] = NaN;
+      const U = T(u, shape, device);
+      const { y, saved } = squeezeExcite(U, w, { shortcut: T(res, shape, device) });
+      t.deepEqual([...read(saved!.nan!)], [nanAt >= 0 ? 1 : 0], 'the flag');
+      const fromY = reluBackwardChannelDot(T(dy, shape, device), y, U);
+      const fromBits = reluBackwardChannelDot(T(dy, shape, device), y, U, { mask: saved!.mask!, nan: saved!.nan! });
+      t.deepEqual([...read(fromBits.dx)], [...read(fromY.dx)], `dx [${shape}]${nanAt >= 0 ? ', a NaN' : ''}`);
+      t.deepEqual([...read(fromBits.ds)], [...read(fromY.ds)], `ds [${shape}]${nanAt >= 0 ? ', a NaN' : ''}`);
+      if (nanAt >= 0) t.true(Number.isNaN(read(fromBits.dx)[nanAt]!), 'NaN in y passes');
+      disposeSeSaved(saved!);
+    }
+  }
+  const a = randn([2, 8], { device });
+  const bits = { mask: tensor(new Uint8Array(2), [2], { dtype: 'uint8', device }), nan: tensor(new Uint8Array(1), [1], { dtype: 'uint8', device }) };
+  const bad = badInput(t);
+  bad(() => reluBackwardChannelDot(a, a, a, { mask: a, nan: bits.nan }), 'SENET_DTYPE', /^reluBackwardChannelDot: expected bits.mask dtype uint8, got float32/);
+  bad(() => reluBackwardChannelDot(a, a, a, { mask: tensor(new Uint8Array(3), [3], { dtype: 'uint8', device }), nan: bits.nan }), 'SENET_SHAPE',
+    /^reluBackwardChannelDot: expected mask shape \[2\], got \[3\]/);
+  bad(() => reluBackwardChannelDot(a, a, a, { mask: bits.mask, nan: bits.mask }), 'SENET_SHAPE', /^reluBackwardChannelDot: expected nan shape \[1\], got \[2\]/);
+  bad(() => reluBackwardChannelDot(a, a, a, { mask: bits.mask } as never), 'SENET_ARG', /^reluBackwardChannelDot: expected bits.nan a Tensor, got undefined/);
 });
 
 test('eltwise reference backwards match finite differences', (t) => {

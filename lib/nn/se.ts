@@ -83,7 +83,7 @@ export class SqueezeExcite extends Module {
     const { y, saved } = squeezeExcite(u, this.weights(), { squeeze: this.squeeze, gate: this.gate, shortcut }, this.training);
     if (saved) {
       // the saved state belongs to the module, not to an enclosing tidy()
-      for (const t of [saved.u, saved.s, saved.z, saved.a, saved.argmax, saved.mask]) if (t) keep(t);
+      for (const t of [saved.u, saved.s, saved.z, saved.a, saved.argmax, saved.mask, saved.nan]) if (t) keep(t);
       this.saved = saved;
     }
     return y;

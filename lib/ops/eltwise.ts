@@ -59,15 +59,20 @@ export function scaleChannels(u: Tensor, s: Tensor, o: { residual?: Tensor; bias
  * relu's gradient from its output y, g = dy * [y > 0] (NaN in y passing), with
  * ds[n, c] = the sum over sample n's rows of g * u in the same pass: the two
  * gradients of relu(u * s + r) before s's (a squeeze-excite block written with ops).
+ * With `bits` (squeezeExcite's saved mask and nan flag for this y) the mask is
+ * read instead of y (a bit per element instead of a float), unless the flag
+ * says some y is NaN; the result is the same.
  */
-export function reluBackwardChannelDot(dy: Tensor, y: Tensor, u: Tensor): { dx: Tensor<'float32'>; ds: Tensor<'float32'> } {
+export function reluBackwardChannelDot(dy: Tensor, y: Tensor, u: Tensor, bits?: { mask: Tensor; nan: Tensor }): { dx: Tensor<'float32'>; ds: Tensor<'float32'> } {
   const op = 'reluBackwardChannelDot';
   const hdy = tensorArg(op, 'dy', dy), hy = tensorArg(op, 'y', y), hu = tensorArg(op, 'u', u);
+  const hm = bits ? tensorArg(op, 'bits.mask', bits.mask, { dtype: 'uint8' }) : null;
+  const hn = bits ? tensorArg(op, 'bits.nan', bits.nan, { dtype: 'uint8' }) : null;
   checkU(op, u);
   expectShape(op, 'dy', dy, u.shape);
   expectShape(op, 'y', y, u.shape);
-  sameDevice(op, { dy, y, u });
-  const [dx, ds] = native(() => addon.reluBackwardChannelDot(hdy, hy, hu));
+  sameDevice(op, { dy, y, u, ...(bits ? { mask: bits.mask, nan: bits.nan } : {}) });
+  const [dx, ds] = native(() => addon.reluBackwardChannelDot(hdy, hy, hu, hm, hn));
   return { dx: wrapOut(dx), ds: wrapOut(ds) };
 }
 

@@ -36,14 +36,17 @@ export interface SeSaved {
   z: Tensor<'float32'>;
   a: Tensor<'float32'>;
   argmax: Tensor | null;
+  /** with a shortcut: bit c of row p is [y > 0] */
   mask: Tensor | null;
+  /** cpu, with a shortcut: [1] uint8, 1 when some y is NaN (where the mask bit is 0) */
+  nan: Tensor | null;
   squeeze: SeSqueeze;
   gate: SeGate;
   residual: boolean;
 }
 
 export function disposeSeSaved(saved: SeSaved): void {
-  for (const t of [saved.u, saved.s, saved.z, saved.a, saved.argmax, saved.mask]) t?.dispose();
+  for (const t of [saved.u, saved.s, saved.z, saved.a, saved.argmax, saved.mask, saved.nan]) t?.dispose();
 }
 
 function checkWeights(op: string, u: Tensor, w: SeWeights, withBiases: boolean) {
@@ -77,9 +80,9 @@ export function squeezeExcite(u: Tensor, w: SeWeights, o: SeOptions = {}, save =
   const hr = r ? tensorArg(op, 'shortcut', r, { rank: 4, layout: 'NHWC' }) : null;
   if (r) expectShape(op, 'shortcut', r, u.shape);
   sameDevice(op, { u, w1: w.w1, b1: w.b1, w2: w.w2, b2: w.b2, shortcut: r });
-  const [y, s, z, a, argmax, mask] = native(() => addon.squeezeExcite(hu, hw1, hb1!, hw2, hb2!, hr, { squeeze, gate }));
+  const [y, s, z, a, argmax, mask, nan] = native(() => addon.squeezeExcite(hu, hw1, hb1!, hw2, hb2!, hr, { squeeze, gate }));
   if (!save) {
-    for (const t of [s, z, a, argmax, mask]) t?.release();
+    for (const t of [s, z, a, argmax, mask, nan]) t?.release();
     return { y: wrapOut(y), saved: null };
   }
   const saved: SeSaved = {
@@ -89,6 +92,7 @@ export function squeezeExcite(u: Tensor, w: SeWeights, o: SeOptions = {}, save =
     a: wrapOut(a),
     argmax: argmax ? new Tensor(argmax) : null,
     mask: mask ? new Tensor(mask) : null,
+    nan: nan ? new Tensor(nan) : null,
     squeeze,
     gate,
     residual: r !== null,

@@ -135,7 +135,11 @@ export type Lazy =
    * relu of this data, once computed (its sign is this data's); the entry
    * owns the handles
    */
-  | { readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; readonly bias: H | null; reluOut: H | null }
+  | {
+      readonly what: 'scaled'; readonly shape: number[]; readonly u: H; readonly s: H; readonly r: H | null; readonly bias: H | null; reluOut: H | null;
+      /** the fused op's relu mask and NaN flag, where it computed reluOut (Relu's gradient reads the bits) */
+      readonly bits?: { readonly mask: H; readonly nan: H };
+    }
   /** a deferred step's value */
   | { readonly what: 'deferred'; readonly shape: number[]; readonly node: Deferred }
   /**
@@ -175,7 +179,7 @@ export interface Facts {
 }
 
 /** The fused squeeze-excite computation (kernels/excite.ts registers it; no import cycle). */
-export const excite: { compute: (l: Extract<Lazy, { what: 'excited' }>, relu: boolean) => H } = {
+export const excite: { compute: (l: Extract<Lazy, { what: 'excited' }>, relu: boolean) => { y: H; bits: { mask: H; nan: H } | null } } = {
   compute: () => {
     throw new Error('senet/tfjs: the squeeze-excite kernels are not loaded');
   },
@@ -192,7 +196,7 @@ export function computeLazy(l: Lazy): H {
     case 'conv': return addon.conv2d(l.x, l.w, l.bias, l.p);
     case 'conv-input-grad': return addon.conv2dBackwardData(l.dy, l.w, l.shape, l.p);
     case 'deferred': return addon.reshape(l.node.compute(), l.shape);
-    case 'excited': return excite.compute(l, false);
+    case 'excited': return excite.compute(l, false).y;
   }
 }
 
@@ -205,7 +209,7 @@ export function releaseLazy(l: Lazy): void {
       l.mean.release();
       return;
     case 'scaled':
-      for (const h of [l.u, l.s, l.r, l.bias, l.reluOut]) h?.release();
+      for (const h of [l.u, l.s, l.r, l.bias, l.reluOut, l.bits?.mask, l.bits?.nan]) h?.release();
       return;
     case 'sum':
       for (const h of [l.a, l.b, l.reluOut]) h?.release();

@@ -97,7 +97,9 @@ Tensor clip(const Tensor& x, float lo, float hi);
 Tensor scale_channels(const Tensor& u, const Tensor& s, const std::optional<Tensor>& r, const std::optional<Tensor>& bias,
                       bool relu);
 std::vector<Tensor> scale_channels_backward(const Tensor& dy, const Tensor& u, const Tensor& s);
-std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y, const Tensor& u);
+// mask, nan: squeezeExcite's for y = relu(u*s + r) (read instead of y while nan[0] == 0)
+std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y, const Tensor& u,
+                                              const std::optional<Tensor>& mask, const std::optional<Tensor>& nan);
 // reduce.cc -- sum/mean/max/min over the axes flagged true; softmax over the last axis.
 enum class ReduceOp { Sum, Mean, Max, Min };
 Tensor reduce(const Tensor& x, const std::vector<bool>& axes, ReduceOp op, const Shape& out_shape);

@@ -12,6 +12,7 @@
 
 #include "core/stream.h"
 #include "cpu/ops.h"
+#include "cpu/se.h"
 #include "cpu/stream_out.h"
 
 namespace senet::cpu {
@@ -110,11 +111,56 @@ std::vector<Tensor> with_sums(const char* op, const Tensor& u, Run run) {
   return {out, ds};
 }
 
-std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y, const Tensor& u) {
-  return with_sums("reluBackwardChannelDot", u, [dy, y, u](int64_t i, int64_t, int64_t, int64_t len, float* __restrict d, double* __restrict ac) {
+namespace {
+
+// ac[k] += double(v[k]) * double(u[k]) for the 8 lanes.
+inline void dot8(double* ac, __m256 v, __m256 uk) {
+  const __m256d lo = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_castps256_ps128(uk)));
+  const __m256d hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(uk, 1)));
+  _mm256_storeu_pd(ac, _mm256_add_pd(_mm256_loadu_pd(ac), lo));
+  _mm256_storeu_pd(ac + 4, _mm256_add_pd(_mm256_loadu_pd(ac + 4), hi));
+}
+
+// The run from a mask row (bit c: [y > 0]) instead of y: g = dy * bit, a product as reluGrad's
+// (NaN or infinite dy times a 0 bit is NaN); without NaN in y the same g as from y. One bit read
+// per element instead of a float.
+inline void relu_bits_run(const float* __restrict gi, const uint8_t* row, const float* __restrict ui, int64_t c,
+                          int64_t len, float* __restrict d, double* __restrict ac) {
+  int64_t k = 0;
+  const auto bit = [&](int64_t j) { return float((row[(c + j) >> 3] >> ((c + j) & 7)) & 1); };
+  for (; k < len && ((c + k) & 7) != 0; ++k) {
+    d[k] = gi[k] * bit(k);
+    ac[k] += double(d[k]) * double(ui[k]);
+  }
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (; k + 8 <= len; k += 8) {
+    const __m256i b = _mm256_and_si256(_mm256_set1_epi32(row[(c + k) >> 3]), sel);
+    const __m256 m = _mm256_and_ps(one, _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, sel)));
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(gi + k), m);
+    _mm256_storeu_ps(d + k, v);
+    dot8(ac + k, v, _mm256_loadu_ps(ui + k));
+  }
+  for (; k < len; ++k) {
+    d[k] = gi[k] * bit(k);
+    ac[k] += double(d[k]) * double(ui[k]);
+  }
+}
+
+}  // namespace
+
+std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y, const Tensor& u,
+                                              const std::optional<Tensor>& mask, const std::optional<Tensor>& nan) {
+  const int64_t C = u.shape.back(), mb = se::mask_row_bytes(C);
+  return with_sums("reluBackwardChannelDot", u, [dy, y, u, mask, nan, C, mb](int64_t i, int64_t c, int64_t, int64_t len, float* __restrict d, double* __restrict ac) {
     const float* __restrict gi = dy.f32() + i;
-    const float* __restrict yi = y.f32() + i;
     const float* __restrict ui = u.f32() + i;
+    // (the flag was written by the squeezeExcite queued before this op)
+    if (mask && nan->data<uint8_t>()[0] == 0) {
+      relu_bits_run(gi, mask->data<uint8_t>() + i / C * mb, ui, c, len, d, ac);
+      return;
+    }
+    const float* __restrict yi = y.f32() + i;
     // AVX2 by hand: GCC leaves the plain loop's NaN select as a branch (50% mispredicted, 8x slower).
     int64_t k = 0;
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
@@ -123,11 +169,7 @@ std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y,
       __m256 v = _mm256_mul_ps(gk, _mm256_and_ps(one, _mm256_cmp_ps(yk, zero, _CMP_GT_OQ)));  // dy * [y > 0]
       v = _mm256_blendv_ps(v, yk, _mm256_cmp_ps(yk, yk, _CMP_UNORD_Q));                     // NaN in y passes
       _mm256_storeu_ps(d + k, v);
-      const __m256 uk = _mm256_loadu_ps(ui + k);
-      const __m256d lo = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_castps256_ps128(uk)));
-      const __m256d hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(uk, 1)));
-      _mm256_storeu_pd(ac + k, _mm256_add_pd(_mm256_loadu_pd(ac + k), lo));
-      _mm256_storeu_pd(ac + k + 4, _mm256_add_pd(_mm256_loadu_pd(ac + k + 4), hi));
+      dot8(ac + k, v, _mm256_loadu_ps(ui + k));
     }
     for (; k < len; ++k) {
       const float yk = yi[k], gk = gi[k];

@@ -97,12 +97,16 @@ std::vector<Tensor> se_forward(const Tensor& u, const Tensor& w1, const Tensor& 
   Tensor s = empty_tensor({N, C}, DType::F32, dev, op);
   Tensor z = empty_tensor({N, C}, DType::F32, dev, op);
   Tensor a = empty_tensor({N, D}, DType::F32, dev, op);
-  Tensor argmax, mask;
+  Tensor argmax, mask, nan;
   if (p.squeeze == SeSqueeze::Max) argmax = empty_tensor({N, C}, DType::I32, dev, op);
-  if (p.residual) mask = empty_tensor({N * HW * se::mask_row_bytes(C)}, DType::U8, dev, op);
+  if (p.residual) {
+    mask = empty_tensor({N * HW * se::mask_row_bytes(C)}, DType::U8, dev, op);
+    nan = empty_tensor({1}, DType::U8, dev, op);
+  }
   const Isa isa = current_isa();
   std::optional<Tensor> r = shortcut;
   CpuStream::get().enqueue(op, [=] {
+    if (nan.storage) nan.data<uint8_t>()[0] = 0;
     if (N == 0) return;
     const int T = omp_get_max_threads();
     se::Plan pl = plan(N, HW, C, T, isa);
@@ -113,10 +117,10 @@ std::vector<Tensor> se_forward(const Tensor& u, const Tensor& w1, const Tensor& 
     se::Dims d{N, HW, C, D, p.squeeze, p.gate, p.residual};
     se::Fwd f{u.f32(), w1.f32(), b1.f32(), w2.f32(), b2.f32(), r ? r->f32() : nullptr,
               y.f32(), s.f32(),  z.f32(),  a.f32(),  argmax.storage ? argmax.data<int32_t>() : nullptr,
-              mask.storage ? mask.data<uint8_t>() : nullptr};
+              mask.storage ? mask.data<uint8_t>() : nullptr, nan.storage ? nan.data<uint8_t>() : nullptr};
     fwd_kernel(isa)(d, f, pl);
   });
-  return {y, s, z, a, argmax, mask};
+  return {y, s, z, a, argmax, mask, nan};
 }
 
 std::vector<Tensor> se_backward(const Tensor& dy, const Tensor& u, const Tensor& w1, const Tensor& w2,

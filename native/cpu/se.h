@@ -38,6 +38,7 @@ struct Fwd {
   float *y, *s, *z, *a;
   int32_t* argmax;  // max squeeze only
   uint8_t* mask;    // residual only: bit c of row p is [y > 0]
+  uint8_t* nan;     // residual only: set to 1 when some y is NaN (its mask bit is 0; left alone otherwise)
 };
 
 struct Bwd {

@@ -44,6 +44,7 @@ struct V {
   static uint32_t gt0_bits(reg v) {
     return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ)));
   }
+  static uint32_t nan_bits(reg v) { return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))); }
   static mask bits_mask(uint32_t bits) {
     const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     const __m256i b = _mm256_and_si256(_mm256_set1_epi32(int(bits)), sel);

@@ -54,6 +54,7 @@ struct V {
   static ireg iblend(ireg a, ireg b, mask m) { return _mm512_mask_blend_epi32(m, a, b); }
   static reg select(reg v, mask m) { return _mm512_maskz_mov_ps(m, v); }
   static uint32_t gt0_bits(reg v) { return uint32_t(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ)); }
+  static uint32_t nan_bits(reg v) { return uint32_t(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)); }
   static mask bits_mask(uint32_t bits) { return mask(bits); }
   static uint32_t load_bits(const uint8_t* row, int64_t c) {
     uint16_t b;

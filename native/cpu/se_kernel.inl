@@ -13,7 +13,8 @@
 //                              (sample, H*W chunk) partials.
 //   excite (tiny)             combine partials; a = relu(W1 z + b1);
 //                              s = gate(W2 a + b2).
-//   pass 2 (reads U, R;       y = U*s (+R, relu, and one mask bit per element).
+//   pass 2 (reads U, R;       y = U*s (+R, relu, one mask bit per element and a
+//                              flag if any y is NaN: the bit is 0 there).
 //           writes y)          This pass must wait for s, which needs all of
 //                              U[n]: hence two passes over U. Processing a
 //                              block at a time makes the second read of U hit
@@ -56,6 +57,7 @@ struct S1 {
   static ireg iblend(ireg a, ireg b, mask m) { return m ? b : a; }
   static reg select(reg v, mask m) { return m ? v : 0.0f; }
   static uint32_t gt0_bits(reg v) { return v > 0.0f ? 1u : 0u; }
+  static uint32_t nan_bits(reg v) { return v != v ? 1u : 0u; }
   static mask bits_mask(uint32_t bits) { return (bits & 1u) != 0; }
   static uint32_t load_bits(const uint8_t* row, int64_t c) { return (row[c >> 3] >> (c & 7)) & 1u; }
   static void store_bits(uint8_t* row, int64_t c, uint32_t bits) {
@@ -119,13 +121,14 @@ inline int64_t max_row(const float* r, int32_t p, float* best, int32_t* idx, int
 }
 
 template <class X, bool RES, bool NT>
-inline int64_t scale_row(const float* u, const float* r, const float* s, float* y, uint8_t* mrow, int64_t c,
-                         int64_t C) {
+inline int64_t scale_row(const float* u, const float* r, const float* s, float* y, uint8_t* mrow, uint32_t& nan,
+                         int64_t c, int64_t C) {
   for (; c + X::W <= C; c += X::W) {
     auto v = X::mul(X::load(u + c), X::load(s + c));
     if (RES) {
       v = X::add(v, X::load(r + c));
       X::store_bits(mrow, c, X::gt0_bits(v));
+      nan |= X::nan_bits(v);
       v = X::max(X::zero(), v);  // max(0, NaN) keeps the NaN, as torch.relu
     }
     if (NT) X::stream(y + c, v);
@@ -321,14 +324,17 @@ template <bool RES, bool NT>
 void scale_rows(const Dims& d, const Fwd& f, int64_t n, int64_t p0, int64_t p1) {
   const int64_t C = d.C, mb = mask_row_bytes(C);
   const float* s = f.s + n * C;
+  uint32_t nan = 0;
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t row = n * d.HW + p;
     const float* u = f.u + row * C;
     const float* r = RES ? f.r + row * C : nullptr;
     float* y = f.y + row * C;
     uint8_t* m = RES ? f.mask + row * mb : nullptr;
-    scale_row<S1, RES, false>(u, r, s, y, m, scale_row<V, RES, NT>(u, r, s, y, m, 0, C), C);
+    scale_row<S1, RES, false>(u, r, s, y, m, nan, scale_row<V, RES, NT>(u, r, s, y, m, nan, 0, C), C);
   }
+  // (a mask bit cannot tell a NaN from a negative: the flag says whether one was seen)
+  if (RES && nan) __atomic_store_n(f.nan, uint8_t(1), __ATOMIC_RELAXED);
 }
 
 inline void scale_rows(const Dims& d, const Fwd& f, const Plan& pl, int64_t n, int64_t p0, int64_t p1) {

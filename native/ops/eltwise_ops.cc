@@ -1,6 +1,7 @@
 // relu, reluBackward, add (same shapes); scaleChannels, scaleChannelsBackward, reluBackwardChannelDot.
 #include "core/args.h"
 #include "cpu/ops.h"
+#include "cpu/se.h"
 #include "ops/registry.h"
 
 namespace senet {
@@ -58,17 +59,27 @@ SENET_BINDING(scaleChannels) {
   return wrap(info.Env(), cpu::scale_channels(u, s, r, bias, relu));
 }
 
-// reluBackwardChannelDot(dy, y, u) -> [g = dy*[y > 0] (reluGrad's NaN rule), ds [N, C] = sum over each
-// sample's rows of g*u]
+// reluBackwardChannelDot(dy, y, u, mask | null, nan | null) -> [g = dy*[y > 0] (reluGrad's NaN rule),
+// ds [N, C] = sum over each sample's rows of g*u]. mask and nan: squeezeExcite's, for y = relu(u*s + r)
+// (the bits are read instead of y unless the flag says some y is NaN; the same g either way).
 SENET_BINDING(reluBackwardChannelDot) {
   OpArgs A(info, "reluBackwardChannelDot");
   Tensor dy = A.tensor(0, "dy"), y = A.tensor(1, "y"), u = A.tensor(2, "u");
+  auto mask = A.optional_tensor(3, "mask", DType::U8);
+  auto nan = A.optional_tensor(4, "nan", DType::U8);
   check_u(A.op(), u);
   check_shape(A.op(), "dy", dy, u.shape);
   check_shape(A.op(), "y", y, u.shape);
-  check_same_device(A.op(), {{"dy", &dy}, {"y", &y}, {"u", &u}});
+  if (mask.has_value() != nan.has_value())
+    fail(Code::Arg, A.op(), mask ? "nan" : "mask", "mask and nan both given (squeezeExcite's) or both null",
+         mask ? "only mask" : "only nan");
+  if (mask) {
+    check_shape(A.op(), "mask", *mask, {u.numel() / u.shape.back() * cpu::se::mask_row_bytes(u.shape.back())});
+    check_shape(A.op(), "nan", *nan, {1});
+  }
+  check_same_device(A.op(), {{"dy", &dy}, {"y", &y}, {"u", &u}, {"mask", mask ? &*mask : nullptr}, {"nan", nan ? &*nan : nullptr}});
   require_cpu(A.op(), "u", u);
-  return outputs(info.Env(), cpu::relu_backward_channel_dot(dy, y, u));
+  return outputs(info.Env(), cpu::relu_backward_channel_dot(dy, y, u, mask, nan));
 }
 
 // scaleChannelsBackward(dy, u, s) -> [du = dy*s, ds [N, C] = sum over each sample's rows of dy*u]

@@ -1,6 +1,8 @@
 // The fused squeeze-excite op.
 //   squeezeExcite(u, w1, b1, w2, b2, shortcut | null, {squeeze, gate})
-//     -> [y, s, z, a, argmax | null, mask | null]
+//     -> [y, s, z, a, argmax | null, mask | null, nan | null]
+//     (mask: bit c of row p is [y > 0]; nan [1] u8: 1 when some y is NaN; cpu
+//     only, the CUDA op returns the first six)
 //   squeezeExciteBackward(dy, u, w1, w2, s, z, a, argmax | null, mask | null,
 //                         {squeeze, gate, residual})
 //     -> [du, dshortcut | null, dw1, db1, dw2, db2]

@@ -185,7 +185,7 @@ function give(node: Deferred, h: H): void {
  * gate is not computed yet (it then also gives the squeeze, the hidden
  * activation and the gate their values); otherwise the gate and one pass.
  */
-function compute(l: Excited, relu: boolean): H {
+function compute(l: Excited, relu: boolean): { y: H; bits: { mask: H; nan: H } | null } {
   const n = l.u.shape[0]!, c = l.u.shape[3]!;
   const g = l.gate.value === null ? gateOf(l.gate, l.u) : null;
   if (g && g.z.value === null && g.a.value === null && relu === (l.r !== null)) {
@@ -194,19 +194,21 @@ function compute(l: Excited, relu: boolean): H {
     const b1 = g.l1.bias ? addon.reshape(g.l1.bias, [d]) : addon.full([d], 0, 'float32', 'cpu');
     const b2 = g.l2.bias ? addon.reshape(g.l2.bias, [c]) : addon.full([c], 0, 'float32', 'cpu');
     try {
-      const [y, s, z, a, argmax, mask] = addon.squeezeExcite(l.u, w1, b1, w2, b2, l.r, { squeeze: 'avg', gate: 'sigmoid' });
-      release(argmax, mask);
+      const [y, s, z, a, argmax, mask, nan] = addon.squeezeExcite(l.u, w1, b1, w2, b2, l.r, { squeeze: 'avg', gate: 'sigmoid' });
+      release(argmax);
       give(g.z, z);
       give(g.a, a);
       give(l.gate, s);
-      return y;
+      if (mask && nan) return { y, bits: { mask, nan } };
+      release(mask, nan);
+      return { y, bits: null };
     } finally {
       release(w1, w2, b1, b2);
     }
   }
   const s = addon.reshape(l.gate.compute(), [n, c]);
   try {
-    return addon.scaleChannels(l.u, s, l.r, null, { relu });
+    return { y: addon.scaleChannels(l.u, s, l.r, null, { relu }), bits: null };
   } finally {
     s.release();
   }
@@ -238,14 +240,16 @@ export function residual(b: SenetBackend, x: TensorInfo, y: TensorInfo): TensorI
 
 /**
  * relu(u * s + r) of lazy 'excited' data: the fused op. The input's data
- * becomes lazy u * s + r that keeps the output (for Relu's gradient, as
- * graph.ts's scaling).
+ * becomes lazy u * s + r that keeps the output and the fused op's relu mask
+ * (for Relu's gradient, as graph.ts's scaling; it reads one bit per element
+ * instead of the output).
  */
 export function reluExcited(b: SenetBackend, x: TensorInfo): TensorInfo | null {
   const l = b.lazyOf(x);
   if (l?.what !== 'excited' || l.r === null || !allF32(x) || !sameShape(l.shape, x.shape)) return null;
-  const y = compute(l, true);
+  const { y, bits } = compute(l, true);
   const n = l.u.shape[0]!, c = l.u.shape[3]!;
-  b.relazy(x, { what: 'scaled', shape: l.shape.slice(), u: hold(l.u), s: addon.reshape(l.gate.compute(), [n, c]), r: hold(l.r), bias: null, reluOut: hold(y) });
+  const scaled = { what: 'scaled', shape: l.shape.slice(), u: hold(l.u), s: addon.reshape(l.gate.compute(), [n, c]), r: hold(l.r), bias: null, reluOut: hold(y) } as const;
+  b.relazy(x, bits ? { ...scaled, bits } : scaled);
   return b.out(y, x.shape);
 }

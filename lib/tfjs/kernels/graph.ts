@@ -249,7 +249,7 @@ export const graphKernels: Record<string, NativeKernel> = {
     if (hdy && (l?.what === 'scaled' || l?.what === 'sum') && l.reluOut !== null && sameShape(dy.shape, x.shape) && sameShape(l.shape, x.shape)) {
       if (l.what === 'sum') return b.out(addon.binary(hdy, l.reluOut, 'reluGrad'), x.shape);
       // relu(u * s + ...): the sums of the result against u (Multiply's gradient for s) in the same pass
-      const [g, ds] = addon.reluBackwardChannelDot(hdy, l.reluOut, l.u);
+      const [g, ds] = addon.reluBackwardChannelDot(hdy, l.reluOut, l.u, l.bits?.mask ?? null, l.bits?.nan ?? null);
       const out = b.out(g!, x.shape);
       b.derive(out, CDOT_U, () => hold(l.u));
       b.derive(out, CDOT_S, () => hold(l.s));
