@@ -1,6 +1,7 @@
 import test from 'ava';
 import { add, addScaled_, disposeSeSaved, fill_, full, getNumThreads, randn, relu, reluBackward, reluBackwardChannelDot, scaleChannels, scaleChannelsBackward, setNumThreads, squeezeExcite, tensor, zeros, SenetError, type SenetErrorCode } from '../lib/index.js';
 import { addBackwardRef, addRef, addScaledRef, reluBackwardRef, reluRef, scaleChannelsBackwardRef, scaleChannelsRef } from './reference/eltwise.js';
+import { addon } from '../lib/native.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
 import { T, numel, read } from './helpers/tensors.js';
@@ -163,25 +164,35 @@ perDevice('reluBackwardChannelDot from squeezeExcite\'s relu mask: the same bits
     t.pass(); // (the nan flag and this op are cpu-only)
     return;
   }
-  // C = 19: the mask's runs start off a byte (vector loop from the next 8-channel boundary, scalar
-  // head and tail); C = 64: whole bytes. Every 5th pre-activation is 0 exactly (u = 0): bit 0, y = 0.
-  for (const [i, shape] of [[2, 3, 5, 19], [3, 4, 4, 64]].entries()) {
-    const r = new Rng(70 + i);
-    const n = numel(shape), C = shape[3]!;
-    const u = data(r, n), res = r.array(n).map((v, k) => (k % 5 === 0 ? 0 : v)), dy = r.array(n);
-    const w = { w1: T(r.array(4 * C, 0.3), [4, C], device), b1: T(r.array(4), [4], device), w2: T(r.array(C * 4, 0.3), [C, 4], device), b2: T(r.array(C), [C], device) };
-    for (const nanAt of [-1, 7]) {
-      if (nanAt >= 0) res[nanAt] = NaN;
-      const U = T(u, shape, device);
-      const { y, saved } = squeezeExcite(U, w, { shortcut: T(res, shape, device) });
-      t.deepEqual([...read(saved!.nan!)], [nanAt >= 0 ? 1 : 0], 'the flag');
-      const fromY = reluBackwardChannelDot(T(dy, shape, device), y, U);
-      const fromBits = reluBackwardChannelDot(T(dy, shape, device), y, U, { mask: saved!.mask!, nan: saved!.nan! });
-      t.deepEqual([...read(fromBits.dx)], [...read(fromY.dx)], `dx [${shape}]${nanAt >= 0 ? ', a NaN' : ''}`);
-      t.deepEqual([...read(fromBits.ds)], [...read(fromY.ds)], `ds [${shape}]${nanAt >= 0 ? ', a NaN' : ''}`);
-      if (nanAt >= 0) t.true(Number.isNaN(read(fromBits.dx)[nanAt]!), 'NaN in y passes');
-      disposeSeSaved(saved!);
+  // C = 19: rows end off a byte; with streamed outputs the runs also start mid-row and off a byte
+  // (the output is written in 2048-element chunks after a head up to a 32-byte boundary: per sample
+  // 285 or 2736 elements), so the scalar head, the vector loop from the next 8-channel boundary and
+  // the tail all run; C = 64: whole bytes. Every 5th pre-activation is 0 exactly (u and r 0 there):
+  // bit 0, y = 0.
+  const cases = [[2, 3, 5, 19, 0], [2, 12, 12, 19, 0], [3, 4, 4, 64, 0], [2, 3, 5, 19, 1], [2, 12, 12, 19, 1]];
+  try {
+    for (const [i, [n0, h, w0, c0, streamed]] of cases.entries()) {
+      const shape = [n0!, h!, w0!, c0!];
+      addon._streamStores({ mode: streamed ? 'on' : 'auto' });
+      const r = new Rng(70 + i);
+      const n = numel(shape), C = shape[3]!;
+      const u = data(r, n), res = r.array(n).map((v, k) => (k % 5 === 0 ? 0 : v)), dy = r.array(n);
+      const w = { w1: T(r.array(4 * C, 0.3), [4, C], device), b1: T(r.array(4), [4], device), w2: T(r.array(C * 4, 0.3), [C, 4], device), b2: T(r.array(C), [C], device) };
+      for (const nanAt of [-1, 7]) {
+        if (nanAt >= 0) res[nanAt] = NaN;
+        const U = T(u, shape, device);
+        const { y, saved } = squeezeExcite(U, w, { shortcut: T(res, shape, device) });
+        t.deepEqual([...read(saved!.nan!)], [nanAt >= 0 ? 1 : 0], 'the flag');
+        const fromY = reluBackwardChannelDot(T(dy, shape, device), y, U);
+        const fromBits = reluBackwardChannelDot(T(dy, shape, device), y, U, { mask: saved!.mask!, nan: saved!.nan! });
+        t.deepEqual([...read(fromBits.dx)], [...read(fromY.dx)], `dx [${shape}]${nanAt >= 0 ? ', a NaN' : ''}`);
+        t.deepEqual([...read(fromBits.ds)], [...read(fromY.ds)], `ds [${shape}]${nanAt >= 0 ? ', a NaN' : ''}`);
+        if (nanAt >= 0) t.true(Number.isNaN(read(fromBits.dx)[nanAt]!), 'NaN in y passes');
+        disposeSeSaved(saved!);
+      }
     }
+  } finally {
+    addon._streamStores({ mode: 'auto' });
   }
   const a = randn([2, 8], { device });
   const bits = { mask: tensor(new Uint8Array(2), [2], { dtype: 'uint8', device }), nan: tensor(new Uint8Array(1), [1], { dtype: 'uint8', device }) };

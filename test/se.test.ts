@@ -186,6 +186,22 @@ test('squeezeExcite CPU kernel: thread counts, multi-block and non-temporal path
   }
 });
 
+perDevice('squeezeExcite keeps NaN through the excitation\'s relu (as torch.relu): a NaN bias makes its unit and the sample\'s output NaN; the cpu NaN flag', (t, device) => {
+  const r = new Rng(31);
+  const N = 2, C = 12, D = 3, shape = [N, 2, 3, C];
+  const b1 = r.array(D);
+  b1[1] = NaN;
+  const w = { w1: T(r.array(D * C, 0.3), [D, C], device), b1: T(b1, [D], device), w2: T(r.array(C * D, 0.3), [C, D], device), b2: T(r.array(C), [C], device) };
+  const u = T(r.array(N * 6 * C), shape, device);
+  const { y, saved } = squeezeExcite(u, w, { shortcut: T(r.array(N * 6 * C), shape, device) });
+  const a = read(saved!.a);
+  for (let n = 0; n < N; n++) t.true(Number.isNaN(a[n * D + 1]!), `a[${n}, 1]`);
+  t.true(read(y).every((v) => Number.isNaN(v)), 'relu(u * NaN + r)');
+  if (device === 'cpu') t.deepEqual([...read(saved!.nan!)], [1]);
+  else t.is(saved!.nan, null);
+  disposeSeSaved(saved!);
+});
+
 test('squeezeExcite reference backward matches finite differences (every variant)', (t) => {
   const d: SeDims = { N: 2, P: 6, C: 5, D: 3 };
   for (const [vi, o] of VARIANTS.entries()) {

@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(kThreads)
       const float v = warp_sum(acc[k]);
       if (lane == 0 && k < nbs) {
         const float h = b1[j] + v;
-        a[(n0 + k) * D + j] = h > 0.0f ? h : 0.0f;
+        a[(n0 + k) * D + j] = h > 0.0f || h != h ? h : 0.0f;  // relu keeps NaN (as the CPU kernel)
       }
     }
   }
@@ -276,7 +276,7 @@ __global__ void __launch_bounds__(kThreads)
       float v = 0.0f;
       for (int64_t q = 0; q < parts; ++q) v += red[(q * per + jt) * NB + k];
       const int64_t n = n0 + k;
-      dh[n * D + jg] = a[n * D + jg] > 0.0f ? v : 0.0f;
+      dh[n * D + jg] = a[n * D + jg] <= 0.0f ? 0.0f : v;  // (NaN passes, as the CPU kernel)
     }
     __syncthreads();
   }

@@ -299,6 +299,29 @@ test.serial('a squeeze-excite block written with ops or tf.layers runs as the fu
     const other = tf.relu(tf.add(tf.mul(r, tf.reshape(s2, [3, 1, 1, 8])), u)); // the gate of u scaling r: not the block
     return [...wg, y1, s, y2, s2, tf.mean(u, [1, 2]), other, tf.scalar(zEarly)];
   });
+  // Shapes and values the pattern must not take for the block's (or must compute as tfjs does):
+  // C = 12 (mask rows off a byte), NaN in the hidden layer's bias or the shortcut, a bias [N, 1] that
+  // broadcasts per sample (N = D = 4: not the block's per-unit bias), keepDims with a residual, and a
+  // deferred value reshaped before the next op.
+  await same(t, 'C = 12; NaN in b1 or r; a per-sample bias; keepDims + residual; a reshaped excitation', () => {
+    const sh = [4, 3, 5, 12], u = rnd(sh, 1), r = rnd(sh, 2), g = rnd(sh, 9);
+    const wa = rnd([12, 4], 3, 0.4), wb = rnd([4, 12], 5, 0.4), ba = rnd([4], 4, 0.2), bb = rnd([12], 6, 0.2);
+    const f = (uu: tf.Tensor, rr: tf.Tensor, b1: tf.Tensor, keep = false) => {
+      const z = tf.mean(uu, [1, 2], keep);
+      const s = tf.sigmoid(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(tf.reshape(z, [4, 12]), wa), b1)), wb), bb));
+      return tf.relu(tf.add(tf.mul(uu, tf.reshape(s, [4, 1, 1, 12])), rr));
+    };
+    const vg = (b1: tf.Tensor, rr = r, keep = false) => {
+      const { value, grads } = tf.valueAndGrads((a: tf.Tensor, c: tf.Tensor) => f(a, c, b1, keep))([u, rr], g);
+      return [value, ...grads];
+    };
+    const nanB1 = tf.tensor1d([0.1, NaN, -0.2, 0.3]);
+    const nanR = tf.tidy(() => tf.where(tf.equal(tf.range(0, 4 * 3 * 5 * 12).reshape(sh), 37), tf.fill(sh, NaN), r));
+    const perSample = tf.tensor2d([[0.5], [-1], [2], [0]]); // [N, 1]
+    const m = tf.matMul(tf.mean(u, [1, 2]), wa); // [4, 4], reshaped before the add
+    const reshaped = tf.add(tf.reshape(m, [4, 1, 1, 4]), rnd([4, 1, 1, 4], 7));
+    return [...vg(ba), ...vg(nanB1), ...vg(ba, nanR), ...vg(perSample), ...vg(ba, r, true), reshaped];
+  });
   // Nothing outlives tidy: the chain's steps and the fused op's outputs are released with their tensors.
   const n0 = tf.memory().numTensors, s0 = senet.memory().tensors;
   const u = rnd(shape, 1), r = rnd(shape, 2);

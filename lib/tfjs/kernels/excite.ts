@@ -37,12 +37,25 @@ function describing(b: SenetBackend): boolean {
   return provenance.enabled && b.device === 'cpu';
 }
 
-/** A tensor whose data is `step` of `inputs` (deferred ones referenced, the others' data held). */
+/**
+ * A tensor whose data is `step` of `inputs` (deferred ones referenced, the
+ * others' data held); `run` gets each input's data with that input's shape
+ * (a deferred step's value has its own, and tfjs may have reshaped it since).
+ */
 function defer(b: SenetBackend, step: DeferredOp, shape: readonly number[], inputs: TensorInfo[], run: (args: H[]) => H): TensorInfo {
   // (every input's data first: nothing is held if computing one throws)
   const got = inputs.map((t) => deferredOf(b, t) ?? b.h(t));
   const args = got.map((a) => (a instanceof Deferred ? a.ref() : hold(a)));
-  return b.lazyOut({ what: 'deferred', shape: shape.slice(), node: new Deferred(step, shape.slice(), args, run) }, {});
+  const shapes = inputs.map((t) => t.shape.slice());
+  const shaped = (hs: H[]): H => {
+    const views = hs.map((h, i) => (sameShape(h.shape, shapes[i]!) ? null : addon.reshape(h, shapes[i]!)));
+    try {
+      return run(hs.map((h, i) => views[i] ?? h));
+    } finally {
+      release(...views);
+    }
+  };
+  return b.lazyOut({ what: 'deferred', shape: shape.slice(), node: new Deferred(step, shape.slice(), args, shaped) }, {});
 }
 
 /** Mean of [N, H, W, C] over H and W (H*W > 1): described. */
@@ -131,6 +144,11 @@ function layer(x: Deferred, act: 'relu' | 'sigmoid'): Layer | null {
   return { input, w, transposed: m.step.transposeB, bias };
 }
 
+/** Whether a bias is n values along its last axis (leading dimensions all 1), as the fused op adds it. */
+function vector(bias: H | null, n: number): boolean {
+  return bias === null || (last(bias.shape) === n && bias.shape.slice(0, -1).every((d) => d === 1));
+}
+
 /** A weight's [rows, cols] as used (its leading dimensions all 1). */
 function used(w: H, transposed: boolean): [number, number] | null {
   const s = w.shape;
@@ -160,7 +178,7 @@ export function gateOf(gate: Deferred, u: H): Gate | null {
   const m1 = used(l1.w, l1.transposed), m2 = used(l2.w, l2.transposed);
   if (!m1 || !m2 || m1[0] !== c || m2[1] !== c || m1[1] !== m2[0]) return null;
   const d = m1[1];
-  if ((l1.bias && size(l1.bias.shape) !== d) || (l2.bias && size(l2.bias.shape) !== c)) return null;
+  if (!vector(l1.bias, d) || !vector(l2.bias, c)) return null;
   if (size(z.shape) !== n * c || size(l2.input.shape) !== n * d || size(gate.shape) !== n * c) return null;
   return { z, a: l2.input, l1, l2, d };
 }
