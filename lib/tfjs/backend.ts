@@ -52,6 +52,8 @@ export interface BackendStats {
   hostReads: number;
   /** native -> JavaScript copies (dataSync/data of native data) */
   hostCopies: number;
+  /** relu gradients that read the fused squeeze-excite op's relu mask instead of relu's output */
+  reluMaskReads: number;
 }
 
 
@@ -144,7 +146,7 @@ export class SenetBackend extends MathBackendCPU {
   private static nextId = 0;
   readonly device: string;
   readonly nativeEnabled: boolean;
-  readonly stats: BackendStats = { native: new Map(), fallback: new Map(), uploads: 0, uploadBytes: 0, hostReads: 0, hostCopies: 0 };
+  readonly stats: BackendStats = { native: new Map(), fallback: new Map(), uploads: 0, uploadBytes: 0, hostReads: 0, hostCopies: 0, reluMaskReads: 0 };
   declare data: MathBackendCPU['data'];
 
   constructor(opts: SenetBackendOptions = {}) {
@@ -402,5 +404,6 @@ export class SenetBackend extends MathBackendCPU {
     this.stats.uploadBytes = 0;
     this.stats.hostReads = 0;
     this.stats.hostCopies = 0;
+    this.stats.reluMaskReads = 0;
   }
 }

@@ -271,12 +271,17 @@ test.serial('a squeeze-excite block written with ops or tf.layers runs as the fu
     return r ? tf.relu(tf.add(us, r)) : us;
   };
   await tf.setBackend('senet');
+  const b = senetBackend();
   for (const [name, form] of Object.entries(forms)) {
     const u = rnd(shape, 1), r = rnd(shape, 2);
     addon._streamProfile({ on: true });
     tf.tidy(() => block(form, u, r).dataSync());
     const ops = addon._streamProfile({ on: false })!.ops.map((o) => o.op);
     t.true(ops.includes('squeezeExcite') && !ops.includes('reduce') && !ops.includes('scaleChannels'), `${name}: ${ops.join(' ')}`);
+    // relu's gradient reads the fused op's mask (the same values as from y: only the counter tells)
+    b.resetStats();
+    tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(block(form, a, r), dy())))(u).dataSync());
+    t.is(b.stats.reluMaskReads, 1, `${name}: relu mask read`);
     tf.dispose([u, r]);
     await same(t, `${name}: forward, residual or not, and every gradient`, () => {
       const u = rnd(shape, 1), r = rnd(shape, 2);

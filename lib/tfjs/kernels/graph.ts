@@ -250,6 +250,7 @@ export const graphKernels: Record<string, NativeKernel> = {
       if (l.what === 'sum') return b.out(addon.binary(hdy, l.reluOut, 'reluGrad'), x.shape);
       // relu(u * s + ...): the sums of the result against u (Multiply's gradient for s) in the same pass
       const [g, ds] = addon.reluBackwardChannelDot(hdy, l.reluOut, l.u, l.bits?.mask ?? null, l.bits?.nan ?? null);
+      if (l.bits) b.stats.reluMaskReads++;
       const out = b.out(g!, x.shape);
       b.derive(out, CDOT_U, () => hold(l.u));
       b.derive(out, CDOT_S, () => hold(l.s));
