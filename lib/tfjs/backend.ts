@@ -56,7 +56,6 @@ export interface BackendStats {
   reluMaskReads: number;
 }
 
-
 /** One dataId's data (what `backend.data.get(dataId)` returns, as tfjs-backend-cpu expects). */
 export class TensorEntry {
   dtype: DataType;

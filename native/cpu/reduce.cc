@@ -134,6 +134,20 @@ inline void add_rows_blocked(const float* x, int64_t n, int64_t K, double* acc, 
   }
 }
 
+// o[k] = A::add(o[k], x[r*K + k]) for the rows [0, n): sums in 64-row blocks, max/min row by row.
+// (Forced inline: as a call, Mean over H, W of [32,56,56,256] measured 4.2 -> 5.1 ms in alternating
+// processes; inlined, the callers' code is the old one's and the times even.)
+template <class A>
+inline __attribute__((always_inline)) void accumulate_rows(const float* x, int64_t n, int64_t K, typename A::T* o) {
+  if constexpr (std::is_same_v<A, SumAcc>) {
+    std::vector<float> blk(static_cast<size_t>(K));
+    add_rows_blocked(x, n, K, o, blk.data());
+  } else {
+    for (int64_t r = 0; r < n; ++r, x += K)
+      for (int64_t k = 0; k < K; ++k) o[k] = A::add(o[k], x[k]);
+  }
+}
+
 // out[k1, k2] = reduce over r of x[(k1*R + r)*K2 + k2]; K1 = 1 is the column case.
 template <class A>
 void columns(const float* x, typename A::T* out, int64_t K1, int64_t R, int64_t K2) {
@@ -142,14 +156,7 @@ void columns(const float* x, typename A::T* out, int64_t K1, int64_t R, int64_t 
     for (int64_t k1 = 0; k1 < K1; ++k1) {
       typename A::T* o = out + k1 * K2;
       for (int64_t k2 = 0; k2 < K2; ++k2) o[k2] = A::init();
-      const float* p = x + k1 * R * K2;
-      if constexpr (std::is_same_v<A, SumAcc>) {
-        std::vector<float> blk(static_cast<size_t>(K2));
-        add_rows_blocked(p, R, K2, o, blk.data());
-        continue;
-      }
-      for (int64_t r = 0; r < R; ++r, p += K2)
-        for (int64_t k2 = 0; k2 < K2; ++k2) o[k2] = A::add(o[k2], p[k2]);
+      accumulate_rows<A>(x + k1 * R * K2, R, K2, o);
     }
     return;
   }
@@ -164,15 +171,7 @@ void columns(const float* x, typename A::T* out, int64_t K1, int64_t R, int64_t 
     {
       const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t chunk = (R + T - 1) / T, lo = std::min(R, t * chunk), hi = std::min(R, lo + chunk);
-      typename A::T* o = part.data() + t * K2;
-      if constexpr (std::is_same_v<A, SumAcc>) {
-        std::vector<float> blk(static_cast<size_t>(K2));
-        add_rows_blocked(base + lo * K2, hi - lo, K2, o, blk.data());
-      } else
-      for (int64_t r = lo; r < hi; ++r) {
-        const float* p = base + r * K2;
-        for (int64_t k2 = 0; k2 < K2; ++k2) o[k2] = A::add(o[k2], p[k2]);
-      }
+      accumulate_rows<A>(base + lo * K2, hi - lo, K2, part.data() + t * K2);
     }
     typename A::T* o = out + k1 * K2;
     for (int64_t k2 = 0; k2 < K2; ++k2) {

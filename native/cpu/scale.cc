@@ -126,12 +126,12 @@ inline void dot8(double* ac, __m256 v, __m256 uk) {
 // per element instead of a float.
 inline void relu_bits_run(const float* __restrict gi, const uint8_t* row, const float* __restrict ui, int64_t c,
                           int64_t len, float* __restrict d, double* __restrict ac) {
+  const auto one_element = [&](int64_t j) {
+    d[j] = gi[j] * float((row[(c + j) >> 3] >> ((c + j) & 7)) & 1);
+    ac[j] += double(d[j]) * double(ui[j]);
+  };
   int64_t k = 0;
-  const auto bit = [&](int64_t j) { return float((row[(c + j) >> 3] >> ((c + j) & 7)) & 1); };
-  for (; k < len && ((c + k) & 7) != 0; ++k) {
-    d[k] = gi[k] * bit(k);
-    ac[k] += double(d[k]) * double(ui[k]);
-  }
+  for (; k < len && ((c + k) & 7) != 0; ++k) one_element(k);
   const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   const __m256 one = _mm256_set1_ps(1.0f);
   for (; k + 8 <= len; k += 8) {
@@ -141,10 +141,7 @@ inline void relu_bits_run(const float* __restrict gi, const uint8_t* row, const 
     _mm256_storeu_ps(d + k, v);
     dot8(ac + k, v, _mm256_loadu_ps(ui + k));
   }
-  for (; k < len; ++k) {
-    d[k] = gi[k] * bit(k);
-    ac[k] += double(d[k]) * double(ui[k]);
-  }
+  for (; k < len; ++k) one_element(k);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { allF32, bnAffine, release, size, type H, type NativeKernel } from './util.js';
+import { allF32, bnAffine, outAs, release, size, type H, type NativeKernel } from './util.js';
 
 /** A parameter as a [C] vector (a view, a broadcast of one value, or the default). */
 export function vec(b: SenetBackend, t: TensorInfo | undefined, c: number, def: number): H | null {
@@ -50,8 +50,6 @@ export const batchNormKernels: Record<string, NativeKernel> = {
       release(k, shift, xk);
     }
     release(x4, g, beta, m, var_);
-    const out = addon.reshape(y, x.shape);
-    y.release();
-    return b.out(out, x.shape);
+    return outAs(b, y, x.shape);
   },
 };

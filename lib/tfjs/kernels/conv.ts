@@ -9,8 +9,7 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { provenance } from '../provenance.js';
-import { activate, allF32, hold, release, size, type H, type NativeKernel } from './util.js';
+import { activate, allF32, following, hold, outAs, release, size, type H, type NativeKernel } from './util.js';
 
 type Info = backend_util.Conv2DInfo;
 
@@ -75,7 +74,7 @@ function convForward(
 ): TensorInfo | null {
   const co = outShape[3]!;
   const fuseBias = bias !== undefined && bias.shape.length === 1 && bias.shape[0] === co;
-  if (lazyFilter && (fuseBias || bias === undefined) && (!activation || activation === 'linear') && b.device === 'cpu' && provenance.enabled) {
+  if (lazyFilter && (fuseBias || bias === undefined) && (!activation || activation === 'linear') && following(b)) {
     // Described, not computed: a batch norm reading it folds itself in (graph.ts).
     const hx = b.h(x), hb = fuseBias ? b.h(bias!) : null;  // (inputs' data first: nothing held yet if either throws)
     const lazy = { what: 'conv' as const, shape: outShape.slice(), x: hold(hx), w: hold(w), bias: hb && hold(hb), p: p as unknown as Record<string, unknown>, filter: lazyFilter, biasInfo: fuseBias ? bias! : null };
@@ -150,9 +149,7 @@ function pointwiseFilterGrad(b: SenetBackend, x: TensorInfo, dy: TensorInfo, c: 
   const dy2 = addon.reshape(b.h(dy), [n * ho * wo, co]);
   const dw = addon.matmul(x2, dy2, null, { transposeA: true, transposeB: false });
   release(xs, x2, dy2);
-  const r = addon.reshape(dw, fs);
-  dw.release();
-  return b.out(r, fs);
+  return outAs(b, dw, fs);
 }
 
 export const convKernels: Record<string, NativeKernel> = {
@@ -170,7 +167,7 @@ export const convKernels: Record<string, NativeKernel> = {
       attrs['pad'] as never, attrs['dimRoundingMode'] as never, false, fmt);
     const p = params(c, 1);
     if (!p || c.outShape.some((d, i) => d !== dy.shape[i])) return null;
-    if (b.device === 'cpu' && provenance.enabled) {
+    if (following(b)) {
       // Described: computed where read (tfjs's fused conv asks for it even where nothing needs it).
       const hdy = b.h(dy), w = ohwi(b, filter);
       const lazy = { what: 'conv-input-grad' as const, shape: inputShape.slice(), dy: hold(hdy), w: hold(w), p: p as unknown as Record<string, unknown> };
@@ -219,8 +216,6 @@ export const convKernels: Record<string, NativeKernel> = {
     const flat = addon.reshape(dw, [ci * m, fh * fw]);
     const t = addon.transpose(flat, [1, 0]);
     release(dw, flat);
-    const r = addon.reshape(t, fs);
-    t.release();
-    return b.out(r, fs);
+    return outAs(b, t, fs);
   },
 };

@@ -9,32 +9,16 @@
 import { broadcast_util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { Deferred, excite, provenance, type DeferredOp, type Lazy } from '../provenance.js';
+import { Deferred, excite, type DeferredOp, type Lazy } from '../provenance.js';
 import { plan } from './matmul.js';
-import { allF32, hold, release, sameShape, size, type H } from './util.js';
+import { allF32, following, hold, last, release, reshaped, sameShape, size, type H } from './util.js';
 
 type Excited = Extract<Lazy, { what: 'excited' }>;
-
-function last(shape: readonly number[]): number {
-  return shape[shape.length - 1]!;
-}
-
-/** h as `shape` (h released). */
-function as(h: H, shape: readonly number[]): H {
-  if (sameShape(h.shape, shape)) return h;
-  const v = addon.reshape(h, shape as number[]);
-  h.release();
-  return v;
-}
 
 /** t's deferred step, if its data is one. */
 export function deferredOf(b: SenetBackend, t: TensorInfo): Deferred | null {
   const l = b.lazyOf(t);
   return l?.what === 'deferred' ? l.node : null;
-}
-
-function describing(b: SenetBackend): boolean {
-  return provenance.enabled && b.device === 'cpu';
 }
 
 /**
@@ -60,16 +44,16 @@ function defer(b: SenetBackend, step: DeferredOp, shape: readonly number[], inpu
 
 /** Mean of [N, H, W, C] over H and W (H*W > 1): described. */
 export function squeeze(b: SenetBackend, x: TensorInfo, axes: readonly number[], shape: readonly number[]): TensorInfo | null {
-  if (!describing(b) || !allF32(x) || x.shape.length !== 4 || size(x.shape) === 0 || x.shape[1]! * x.shape[2]! < 2) return null;
+  if (!following(b) || !allF32(x) || x.shape.length !== 4 || size(x.shape) === 0 || x.shape[1]! * x.shape[2]! < 2) return null;
   const ax = [...axes].sort((p, q) => p - q);
   if (ax.length !== 2 || ax[0] !== 1 || ax[1] !== 2 || deferredOf(b, x)) return null;
-  return defer(b, { op: 'squeeze' }, shape, [x], ([h]) => as(addon.reduce(h!, [1, 2], 'mean'), shape));
+  return defer(b, { op: 'squeeze' }, shape, [x], ([h]) => reshaped(addon.reduce(h!, [1, 2], 'mean'), shape));
 }
 
 /** BatchMatMul / _FusedMatMul (bias of N values, linear/relu/sigmoid) of a deferred operand: described. */
 export function matmul(b: SenetBackend, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap, fused: boolean): TensorInfo | null {
   const a = inputs['a']!, w = inputs['b']!, bias = inputs['bias'] ?? undefined;
-  if (!describing(b) || !(deferredOf(b, a) || deferredOf(b, w)) || !allF32(a, w) || (bias && !allF32(bias))) return null;
+  if (!following(b) || !(deferredOf(b, a) || deferredOf(b, w)) || !allF32(a, w) || (bias && !allF32(bias))) return null;
   const act = (fused ? (attrs['activation'] as unknown as string | undefined) : undefined) ?? 'linear';
   if ((act !== 'linear' && act !== 'relu' && act !== 'sigmoid') || inputs['preluActivationWeights']) return null;
   const ta = Boolean(attrs['transposeA']), tb = Boolean(attrs['transposeB']);
@@ -87,13 +71,13 @@ export function matmul(b: SenetBackend, inputs: Record<string, TensorInfo | unde
       y.release();
       y = z;
     }
-    return as(y, p.out);
+    return reshaped(y, p.out);
   });
 }
 
 /** x + y where one is deferred and the sum has its shape (a bias added): described. */
 export function add(b: SenetBackend, x: TensorInfo, y: TensorInfo): TensorInfo | null {
-  if (!describing(b) || !allF32(x, y)) return null;
+  if (!following(b) || !allF32(x, y)) return null;
   const dx = deferredOf(b, x), dy = deferredOf(b, y);
   if (!dx && !dy) return null;
   const shape = broadcast_util.assertAndGetBroadcastShape(x.shape, y.shape);
@@ -104,7 +88,7 @@ export function add(b: SenetBackend, x: TensorInfo, y: TensorInfo): TensorInfo |
 
 /** Relu or Sigmoid of deferred data: described. */
 export function unary(b: SenetBackend, x: TensorInfo, op: 'relu' | 'sigmoid'): TensorInfo | null {
-  if (!describing(b) || !allF32(x) || !deferredOf(b, x)) return null;
+  if (!following(b) || !allF32(x) || !deferredOf(b, x)) return null;
   return defer(b, { op }, x.shape, [x], ([h]) => addon.unary(h!, op, {}));
 }
 
@@ -193,7 +177,7 @@ function outIn(l: Layer, rows: number, cols: number): H {
 }
 
 function give(node: Deferred, h: H): void {
-  const v = as(h, node.shape);
+  const v = reshaped(h, node.shape);
   if (!node.offer(v)) v.release();
 }
 
@@ -236,7 +220,7 @@ excite.compute = compute;
 
 /** u * s with s (deferred, [N, 1, 1, C]) the squeeze-excite gate of u: described. */
 export function scaled(b: SenetBackend, u: TensorInfo, s: TensorInfo): TensorInfo | null {
-  const g = describing(b) ? deferredOf(b, s) : null;
+  const g = following(b) ? deferredOf(b, s) : null;
   if (!g || !allF32(u) || u.shape.length !== 4) return null;
   const hu = b.h(u);
   if (!gateOf(g, hu)) return null;

@@ -10,17 +10,13 @@
 import { broadcast_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { provenance, type Lazy, type Of } from '../provenance.js';
+import type { Lazy, Of } from '../provenance.js';
 import { batchNormKernels, vec } from './batchnorm.js';
 import { elementwiseKernels } from './elementwise.js';
 import { add as addDeferred, matmul as matmulDeferred, reluExcited, residual, scaled, squeeze, unary as unaryDeferred } from './excite.js';
 import { matmulKernels } from './matmul.js';
 import { reduceKernels } from './reduce.js';
-import { allF32, bnAffine, hold, outAs, release, sameShape, size, type H, type NativeKernel } from './util.js';
-
-function last(shape: readonly number[]): number {
-  return shape[shape.length - 1]!;
-}
+import { allF32, bnAffine, following, hold, last, outAs, release, sameShape, size, type H, type NativeKernel } from './util.js';
 
 /** axes are every axis but the last of a rank >= 2 shape */
 function leadingAxes(axes: readonly number[], rank: number): boolean {
@@ -56,13 +52,13 @@ function reduce(name: 'Mean' | 'Sum'): NativeKernel {
     const axes = util.parseAxisParam(attrs['axis'] as unknown as number | number[], x.shape);
     const shape = reducedShape(x.shape, axes, Boolean(attrs['keepDims']));
     if (b.knownZero(x)) return zeros(b, shape);
-    const sq = name === 'Mean' ? squeeze(b, x, axes, shape) : null;
-    if (sq) return sq;
-    if (name === 'Mean' && provenance.enabled && leadingAxes(axes, x.shape.length)) {
+    const squeezed = name === 'Mean' ? squeeze(b, x, axes, shape) : null;
+    if (squeezed) return squeezed;
+    if (name === 'Mean' && following(b) && leadingAxes(axes, x.shape.length)) {
       const sq = b.facts(x)?.squaredCentered, lz = b.lazyOf(x);
       if (sq && sq.channels === last(x.shape) && lz?.what === 'squared-centered') {
         const v = addon.centeredVariance(lz.x, lz.mean);
-        return b.note(outAs(b, v, [last(x.shape)], shape), { varianceOf: sq });
+        return b.note(outAs(b, v, shape), { varianceOf: sq });
       }
       const r = plain(inputs, b, attrs) as TensorInfo | null;
       return r && b.note(r, { meanOf: { x: x.dataId, channels: last(x.shape) } });
@@ -130,7 +126,7 @@ export const graphKernels: Record<string, NativeKernel> = {
   // x - mean(x): described, not computed (tf.moments squares it, and only its mean is needed).
   Sub: (inputs, b, attrs) => {
     const x = inputs['a']!, m = inputs['b']!;
-    if (provenance.enabled && b.device === 'cpu' && allF32(x, m) && x.shape.length >= 2 && perChannel(m, x) && size(x.shape) > 0) {
+    if (following(b) && allF32(x, m) && x.shape.length >= 2 && perChannel(m, x) && size(x.shape) > 0) {
       const of = b.facts(m)?.meanOf;
       if (of && describes(of, x)) {
         const c = last(x.shape);
@@ -198,7 +194,7 @@ export const graphKernels: Record<string, NativeKernel> = {
             return b.lazyOut(lazy, {});
           }
         }
-        if (b.device === 'cpu' && provenance.enabled && size(x.shape) > 0) {
+        if (following(b) && size(x.shape) > 0) {
           const hx = b.h(x), hy = b.h(y);
           return b.lazyOut({ what: 'sum', shape: x.shape.slice(), a: hold(hx), b: hold(hy), reluOut: null }, {});
         }
@@ -209,7 +205,7 @@ export const graphKernels: Record<string, NativeKernel> = {
 
   // u * s with s [N, 1, ..., 1, C]: described (an Add and a Relu may follow).
   Multiply: (inputs, b, attrs) => {
-    const pair = b.device === 'cpu' && provenance.enabled ? scaling(inputs['a']!, inputs['b']!) : null;
+    const pair = following(b) ? scaling(inputs['a']!, inputs['b']!) : null;
     if (pair) {
       const [u, s] = pair;
       const e = scaled(b, u, s);
@@ -284,7 +280,7 @@ export const graphKernels: Record<string, NativeKernel> = {
     const s2 = addon.reshape(b.h(s), [n, c]);
     const [du, ds] = addon.scaleChannelsBackward(b.h(dy), b.h(u), s2);
     s2.release();
-    return [b.out(du!, u.shape), outAs(b, ds!, [n, c], s.shape)];
+    return [b.out(du!, u.shape), outAs(b, ds!, s.shape)];
   },
 
   // A batch norm with given statistics of a convolution's output: folded into the convolution.
@@ -321,6 +317,6 @@ export const graphKernels: Record<string, NativeKernel> = {
     const m = addon.reshape(b.h(mean), [c]), v = addon.reshape(b.h(variance), [c]);
     const [dx, dg, db] = addon.batchNormBackward(b.h(dy), b.h(x), g, m, v, { eps });
     release(g, m, v);
-    return [b.out(dx!, x.shape), outAs(b, dg!, [c], mean.shape), outAs(b, db!, [c], mean.shape)];
+    return [b.out(dx!, x.shape), outAs(b, dg!, mean.shape), outAs(b, db!, mean.shape)];
   },
 };

@@ -3,7 +3,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { broadcast_util } from '@tensorflow/tfjs-core';
 import { addon } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
-import { activate, allF32, outAs, release, size, type H, type NativeKernel } from './util.js';
+import { activate, allF32, outAs, release, reshaped, size, type H, type NativeKernel } from './util.js';
 
 export interface Plan {
   a3: number[];
@@ -65,7 +65,7 @@ export const matmulKernels: Record<string, NativeKernel> = {
     const a = inputs['a']!, bb = inputs['b']!;
     if (!allF32(a, bb)) return null;
     const r = run(b, a, bb, Boolean(attrs['transposeA']), Boolean(attrs['transposeB']), undefined);
-    return r && outAs(b, r.y, r.p.y3, r.p.out);
+    return r && outAs(b, r.y, r.p.out);
   },
   _FusedMatMul: (inputs, b, attrs) => {
     const a = inputs['a']!, bb = inputs['b']!, bias = inputs['bias'], prelu = inputs['preluActivationWeights'];
@@ -75,13 +75,9 @@ export const matmulKernels: Record<string, NativeKernel> = {
     const r = run(b, a, bb, Boolean(attrs['transposeA']), Boolean(attrs['transposeB']), bias ?? undefined);
     if (!r) return null;
     let y = r.y;
-    let yShape = r.p.y3;
     if (activation && activation !== 'linear') {
       // The activation (prelu's weights broadcast against tfjs's output shape) on the output view.
-      const v = addon.reshape(y, r.p.out);
-      y.release();
-      y = v;
-      yShape = r.p.out;
+      y = reshaped(y, r.p.out);
       const act = activate(b, y, activation, prelu ?? undefined, attrs['leakyreluAlpha'] as unknown as number | undefined);
       if (!act) {
         y.release();
@@ -90,6 +86,6 @@ export const matmulKernels: Record<string, NativeKernel> = {
       if (act !== y) y.release();
       y = act;
     }
-    return outAs(b, y, yShape, r.p.out);
+    return outAs(b, y, r.p.out);
   },
 };

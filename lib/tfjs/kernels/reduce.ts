@@ -12,7 +12,7 @@ function reduceKernel(op: string, axisAttr: string): NativeKernel {
     const reduced = x.shape.filter((_, i) => !axes.includes(i));
     const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : reduced;
     if (axes.length === 0) return b.out(addon.clone(b.h(x)), x.shape);
-    return outAs(b, addon.reduce(b.h(x), axes, op), reduced, shape);
+    return outAs(b, addon.reduce(b.h(x), axes, op), shape);
   };
 }
 

@@ -2,6 +2,7 @@
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { addon, type NativeHandle } from '../../native.js';
 import type { SenetBackend } from '../backend.js';
+import { provenance } from '../provenance.js';
 
 export type H = NativeHandle;
 
@@ -30,12 +31,27 @@ export function allF32(...ts: Array<TensorInfo | undefined | null>): boolean {
   return true;
 }
 
-/** A tensor info over native tensor h (of shape hShape) with shape `shape` (a view when they differ). */
-export function outAs(b: SenetBackend, h: H, hShape: readonly number[], shape: readonly number[]): TensorInfo {
-  if (hShape.length === shape.length && hShape.every((d, i) => d === shape[i])) return b.out(h, shape);
+/** The last dimension of a (rank >= 1) shape. */
+export function last(shape: readonly number[]): number {
+  return shape[shape.length - 1]!;
+}
+
+/** Whether the kernels follow tfjs's graph (provenance.ts): on, and on the cpu device. */
+export function following(b: SenetBackend): boolean {
+  return provenance.enabled && b.device === 'cpu';
+}
+
+/** h with shape `shape` (h itself, or a view of it with h released). */
+export function reshaped(h: H, shape: readonly number[]): H {
+  if (sameShape(h.shape, shape)) return h;
   const v = addon.reshape(h, shape as number[]);
   h.release();
-  return b.out(v, shape);
+  return v;
+}
+
+/** A tensor info owning native tensor h, with shape `shape` (a view of h where its shape differs). */
+export function outAs(b: SenetBackend, h: H, shape: readonly number[]): TensorInfo {
+  return b.out(reshaped(h, shape), shape);
 }
 
 /** Whether two shapes are equal. */
