@@ -88,6 +88,8 @@ export interface NativeAddon {
     dense?: 'auto' | 'on' | 'off';
     winograd?: 'auto' | 'on' | 'off';
     bwdAsFwd?: 'auto' | 'on' | 'off';
+    /** the Winograd forward's tile: F(2x2, 3x3) or F(4x4, 3x3) */
+    winogradTile?: 'auto' | 2 | 4;
   }): {
     mode: 'auto' | 'on' | 'off';
     calls: number;
@@ -95,6 +97,8 @@ export interface NativeAddon {
     denseCalls: number;
     winograd: 'auto' | 'on' | 'off';
     winogradCalls: number;
+    winogradTile: 'auto' | 2 | 4;
+    winograd4Calls: number;
     bwdAsFwd: 'auto' | 'on' | 'off';
     bwdAsFwdCalls: number;
   };

@@ -1,6 +1,6 @@
 /**
  * The direct dense convolution forward (native/cpu/dconv_avx2.cc) and its
- * Winograd F(2x2, 3x3) forward against
+ * Winograd F(2x2, 3x3) and F(4x4, 3x3) forwards against
  * the float64 reference, forced on (_gconvConfig({dense: 'on'}), with the
  * grouped kernels off so they cannot take the dense 16-32 channel cases)
  * under ISA avx2, over tile remainders, paddings, strides, kernel shapes and
@@ -10,7 +10,7 @@
  * threads. The same for Winograd (forced on with _gconvConfig({winograd:
  * 'on'})), whose error is bounded through winogradMag (the computation in
  * absolute values); it must take 3x3 stride-1 dense cases only, and the
- * automatic rule those of >= 16 channels in and out. Backward data of
+ * automatic rule those of >= 16 channels in and out, on F(4x4). Backward data of
  * stride-1 dense convolutions run as the forward of the flipped filter
  * (bwdAsFwd) against the reference's dx, on the direct and Winograd kernels;
  * the Winograd weight gradient against the reference's dw (its own bound).
@@ -137,31 +137,38 @@ test('dense direct conv: the automatic rule takes >= 64-channel spatial kernels 
   }
 });
 
-test('winograd F(2x2,3x3) forward matches the reference within its error bound; bit-identical across thread counts', (t) => {
+test('winograd F(2x2,3x3) and F(4x4,3x3) forward match the reference within their error bounds; bit-identical across thread counts', (t) => {
   if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();
   const threads = getNumThreads();
   try {
     setIsa('avx2');
     addon._gconvConfig({ mode: 'off', dense: 'off', winograd: 'on' });
-    for (const [i, c] of WINO_CASES.entries()) {
-      const d = convSetup(c, 1200 + i);
-      const want = conv2dRef(d.x, c.xs, d.w, c.ws, d.b, c.p);
-      // Roundings along a path: input transform 2, weight transform 4, the
-      // C-term FMA chain, output transform 4, bias 1.
-      const mag = winogradMag(d.x, c.xs, d.w, c.ws, d.b, c.p);
-      const k = c.xs[3] + 11;
-      let first: Float64Array | null = null;
-      for (const n of [1, 2, 3]) {
-        setNumThreads(n);
-        const o = forward(c, d, winoCalls);
-        t.is(o.taken, 1, `${c.name}: winograd ran (threads ${n})`);
-        assertClose(t, o.y, want, { mag, k, name: `${c.name} threads=${n}` });
-        if (first) t.deepEqual(o.y, first, `${c.name}: same bits at ${n} threads as at 1`);
-        else first = o.y;
+    for (const m of [2, 4] as const) {
+      addon._gconvConfig({ winogradTile: m });
+      for (const [i, c] of WINO_CASES.entries()) {
+        const d = convSetup(c, 1200 + i);
+        const want = conv2dRef(d.x, c.xs, d.w, c.ws, d.b, c.p);
+        // Roundings along a path: F(2x2) input transform 2, weight transform
+        // 4, the C-term FMA chain, output transform 4, bias 1; F(4x4) input 4,
+        // weights 8 (its coefficients round too), output 6 (dconv_avx2.cc).
+        const mag = winogradMag(d.x, c.xs, d.w, c.ws, d.b, c.p, m);
+        const k = c.xs[3] + (m === 2 ? 11 : 19);
+        let first: Float64Array | null = null;
+        for (const n of [1, 2, 3]) {
+          setNumThreads(n);
+          const f4 = addon._gconvConfig({}).winograd4Calls;
+          const o = forward(c, d, winoCalls);
+          t.is(o.taken, 1, `${c.name} F${m}: winograd ran (threads ${n})`);
+          t.is(addon._gconvConfig({}).winograd4Calls - f4, m === 4 ? 1 : 0, `${c.name}: on the F(${m}x${m}) tile`);
+          assertClose(t, o.y, want, { mag, k, name: `${c.name} F${m} threads=${n}` });
+          if (first) t.deepEqual(o.y, first, `${c.name} F${m}: same bits at ${n} threads as at 1`);
+          else first = o.y;
+        }
       }
     }
     for (const [i, c] of WINO_UNCOVERED.entries()) t.is(forward(c, convSetup(c, 1250 + i), winoCalls).taken, 0, `${c.name}: not taken`);
   } finally {
+    addon._gconvConfig({ winogradTile: 'auto' });
     restore(threads);
   }
 });
@@ -176,8 +183,11 @@ test('winograd: the automatic rule takes 3x3 stride-1 layers of >= 16 channels i
     const s2: ConvCase = { ...c64, p: P([2, 2], [1, 1, 1, 1], [1, 1], 1) };
     addon._gconvConfig({ mode: 'auto', dense: 'auto', winograd: 'auto' });
     setIsa('avx2');
+    const f4 = addon._gconvConfig({}).winograd4Calls;
     t.is(forward(c64, convSetup(c64, 1), winoCalls).taken, 1, '64 -> 64: winograd');
     t.is(forward(c16, convSetup(c16, 4), winoCalls).taken, 1, '16 -> 16: winograd (before the grouped kernels)');
+    t.is(addon._gconvConfig({}).winograd4Calls - f4, 2, 'both on the F(4x4, 3x3) tile');
+    t.is(addon._gconvConfig({}).winogradTile, 'auto');
     t.is(forward(o8, convSetup(o8, 2), winoCalls).taken, 0, '64 -> 8: not winograd');
     t.is(forward(s2, convSetup(s2, 3), winoCalls).taken, 0, 'stride 2: not winograd');
     for (const isa of ISAS.filter((i) => i !== 'avx2')) {
@@ -189,6 +199,7 @@ test('winograd: the automatic rule takes 3x3 stride-1 layers of >= 16 channels i
     t.is(forward(c64, convSetup(c64, 1), winoCalls).taken, 0, 'off: never');
     t.is(addon._gconvConfig({}).winograd, 'off');
     t.throws(() => addon._gconvConfig({ winograd: 'yes' as never }), { message: /_gconvConfig: expected winograd one of auto\|on\|off/ });
+    t.throws(() => addon._gconvConfig({ winogradTile: 3 as never }), { message: /_gconvConfig: expected winogradTile one of 'auto', 2, 4, got number 3/ });
   } finally {
     restore(threads);
   }
@@ -260,8 +271,9 @@ test('backward data as the flipped forward matches the reference dx (direct and 
     const o = backwardData(cw, d);
     t.is(winoCalls() - w0, 1, 'flip: winograd ran');
     const f = flipped(cw, d);
-    const mag = winogradMag(d.dy, [...d.ys], f.wf, f.ws, null, f.p);
-    assertClose(t, o.dx, conv2dBackwardRef(d.dy, d.x, cw.xs, d.w, cw.ws, cw.p).dx, { mag, k: cw.ws[0] + 11, name: cw.name });
+    // (the automatic tile: F(4x4, 3x3))
+    const mag = winogradMag(d.dy, [...d.ys], f.wf, f.ws, null, f.p, 4);
+    assertClose(t, o.dx, conv2dBackwardRef(d.dy, d.x, cw.xs, d.w, cw.ws, cw.p).dx, { mag, k: cw.ws[0] + 19, name: cw.name });
     for (const [i, c] of FLIP_UNCOVERED.entries()) {
       const d = convSetup(c, 1360 + i);
       const o = backwardData(c, d);

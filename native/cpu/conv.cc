@@ -8,8 +8,9 @@
 // direct dense kernel (cpu/dconv.h; SENET_DCONV=0/1 or
 // _gconvConfig({dense}) to force, see dense_direct_faster); dense 3x3
 // stride-1 forward convolutions of >= 16 channels in and out on AVX2 on its
-// Winograd F(2x2, 3x3) variant, before any other (SENET_WINOGRAD=0/1 or
-// _gconvConfig({winograd}); see winograd_faster), and so do the backward
+// Winograd F(4x4, 3x3) variant (F(2x2, 3x3) when forced: winograd_tile),
+// before any other (SENET_WINOGRAD=0/1 or _gconvConfig({winograd}); see
+// winograd_faster), and so do the backward
 // data of those (as the forward of the flipped filter, see flip_faster).
 // The rule, per direction and shape:
 //   SENET_GCONV=0 / _gconvConfig({mode:'off'}): never;
@@ -236,6 +237,8 @@ std::atomic<int> g_wino_mode{-2};  // -2: SENET_WINOGRAD not read yet
 std::atomic<int> g_flip_mode{-2};  // -2: SENET_BWD_AS_FWD not read yet
 std::atomic<int64_t> g_flip_calls{0};
 std::atomic<int64_t> g_wino_calls{0};
+std::atomic<int> g_wino_tile{0};  // 0: automatic (winograd_tile), else 2 or 4
+std::atomic<int64_t> g_wino4_calls{0};
 
 // The automatic choice, forward on AVX2 only (the kernel is AVX2 code; on
 // AVX-512 machines oneDNN has wider kernels, not measured against ours):
@@ -270,6 +273,16 @@ bool winograd_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 16 && g.O
 // 4.4 ms at 28x28, batch 128: the transforms outweigh 16 x 16 products).
 bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 32 && g.O >= 32; }
 
+// The forward's tile: F(4x4, 3x3) unless forced (_gconvConfig({winogradTile})).
+// Its 4x fewer multiplies (F(2x2): 2.25x) outweighed its larger transforms
+// and, on maps of 7 or 14, its tiles' overhang past the output, on every
+// shape measured (2 Zen3 cores, F(2x2) / F(4x4) interleaved in one
+// process, medians): ResNet-50's 3x3 stages at batch 16 56x56x64 15.4 /
+// 10.5 ms, 28x28x128 13.0 / 8.9, 14x14x256 12.2 / 11.1, 7x7x512 18.5 /
+// 17.5; the bench's small SE-ResNet stages at batch 128 28x28x16 4.3 /
+// 3.2, 14x14x32 2.9 / 2.6, 7x7x64 2.8 / 1.9.
+int winograd_tile() { return g_wino_tile.load() ? g_wino_tile.load() : 4; }
+
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
 int mode_of(std::atomic<int>& mode, const char* env) {
@@ -296,6 +309,9 @@ int clamp_mode(int mode) { return mode < 0 ? -1 : mode > 0 ? 1 : 0; }
 int64_t dconv_calls() { return g_dconv_calls.load(); }
 int64_t winograd_calls() { return g_wino_calls.load(); }
 void winograd_config(int mode) { g_wino_mode.store(clamp_mode(mode)); }
+int64_t winograd4_calls() { return g_wino4_calls.load(); }
+void winograd_tile_config(int tile) { g_wino_tile.store(tile == 2 || tile == 4 ? tile : 0); }
+int winograd_tile_mode() { return g_wino_tile.load(); }
 void bwd_as_fwd_config(int mode) { g_flip_mode.store(clamp_mode(mode)); }
 int bwd_as_fwd_mode() { return mode_of(g_flip_mode, "SENET_BWD_AS_FWD"); }
 int64_t bwd_as_fwd_calls() { return g_flip_calls.load(); }
@@ -334,7 +350,7 @@ bool use_winograd(const gconv::Geom& g, const Conv2dParams& p, Isa isa, bool wgr
   if (!dconv::winograd_covers(D, p.groups, g.O, p.dil_h, p.dil_w)) return false;
   // The transformed weights (forward), or dL/dU (weight gradient): both
   // 16 x C x O floats.
-  if (!copies_fit(dconv::winograd_weight_floats(D))) return false;
+  if (!copies_fit(dconv::winograd_weight_floats(D, 4))) return false;
   const int m = winograd_mode();
   return m == 1 || (m < 0 && (wgrad ? winograd_wgrad_faster(g) : winograd_faster(g)));
 }
@@ -374,12 +390,14 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
   if (use_winograd(G, p, isa)) {
     ++g_wino_calls;
     const dconv::Geom D = dense_geom(G);
-    CpuStream::get().enqueue(op, [D, x, w, bias, y] {
+    const int m = winograd_tile();
+    if (m == 4) ++g_wino4_calls;
+    CpuStream::get().enqueue(op, [D, m, x, w, bias, y] {
       const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
-      float* upack = static_cast<float*>(scratch(8, size_t(dconv::winograd_weight_floats(D)) * sizeof(float)));
+      float* upack = static_cast<float*>(scratch(8, size_t(dconv::winograd_weight_floats(D, m)) * sizeof(float)));
       float* work =
-          static_cast<float*>(scratch(9, size_t(dconv::winograd_work_floats(D, threads, l2)) * sizeof(float)));
-      dconv::winograd_forward(D, x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), upack, work, l2);
+          static_cast<float*>(scratch(9, size_t(dconv::winograd_work_floats(D, m, threads, l2)) * sizeof(float)));
+      dconv::winograd_forward(D, m, x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), upack, work, l2);
     });
     return y;
   }

@@ -39,6 +39,11 @@ int64_t dconv_calls();  // forward calls dispatched to it so far
 void winograd_config(int mode);
 int winograd_mode();
 int64_t winograd_calls();
+// The forward's tile: 0 automatic (conv.cc: winograd4_faster), 2 or 4
+// forced (_gconvConfig({winogradTile})); forward calls run on F(4x4).
+void winograd_tile_config(int tile);
+int winograd_tile_mode();
+int64_t winograd4_calls();
 // Backward data of stride-1 dense convolutions as the forward of the
 // flipped filter (conv.cc; SENET_BWD_AS_FWD): mode and calls.
 void bwd_as_fwd_config(int mode);
@@ -68,21 +73,24 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, f
              float* xpad, int64_t l2_bytes);
 
 
-// Winograd F(2x2, 3x3) forward for 3x3 stride-1 dense convolutions (any
-// padding): transformed weights [O/16][16][C][16] (upack,
-// winograd_weight_floats), per-thread work buffers (work,
-// winograd_work_floats for `threads` threads, the number the call's
-// parallel region runs). 16 products of 2.25x fewer multiplies in all than
-// the direct kernel, which runs them (its 6 x 16 register tile); transforms
-// on 8 channels at a time. Like the direct kernel, results do not depend
-// on the thread count. Rounding: the transforms add at most a few terms of
-// the input and weights (coefficients 1 and 1/2), so errors stay within a
-// small multiple of a direct fp32 sum's.
+// Winograd F(m x m, 3x3) forward, m = 2 or 4, for 3x3 stride-1 dense
+// convolutions (any padding): transformed weights [O/16][P][C][16] with
+// P = (m + 2)^2 positions (upack, winograd_weight_floats), per-thread work
+// buffers (work, winograd_work_floats for `threads` threads, the number the
+// call's parallel region runs). P products of 2.25x (m = 2) or 4x (m = 4)
+// fewer multiplies in all than the direct kernel, which runs them (its 6 x
+// 16 register tile); transforms on 8 channels at a time. Like the direct
+// kernel, results do not depend on the thread count. Rounding: F(2x2)'s
+// transforms add at most a few terms of the input and weights
+// (coefficients 1 and 1/2), so errors stay within a small multiple of a
+// direct fp32 sum's; F(4x4)'s coefficients (up to 8 in A, 5 in B, 1/24 in
+// G) make that multiple larger (test/reference/conv.ts: winogradMag bounds
+// both).
 bool winograd_covers(const Geom& g, int64_t groups, int64_t O, int64_t dil_h, int64_t dil_w);
-int64_t winograd_weight_floats(const Geom& g);
-int64_t winograd_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes);
-void winograd_forward(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* upack,
-                      float* work, int64_t l2_bytes);
+int64_t winograd_weight_floats(const Geom& g, int m);
+int64_t winograd_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes);
+void winograd_forward(const Geom& g, int m, const float* x, const float* w, const float* bias, float* y,
+                      float* upack, float* work, int64_t l2_bytes);
 
 // Winograd F(2x2, 3x3) weight gradient of a 3x3 stride-1 dense
 // convolution (winograd_covers): dw OHWI [O,3,3,C] from x and dy; work:

@@ -256,18 +256,104 @@ inline __m256i lane_mask(int64_t left) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(left, 8))), idx);
 }
 
+// F(4x4, 3x3) (Lavin & Gray 2015), 6x6 tiles of 36 positions, 4x4 outputs:
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+//          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+//          1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// 36 products per 16 outputs: 4x fewer multiplies than the direct
+// convolution (F(2x2, 3x3): 2.25x). The larger coefficients cost accuracy:
+// the error bound (test/reference/conv.ts, winogradMag) grows with them.
+//
+// One line of B^T d (6 values at stride s), in place.
+inline void bt6(__m256* d, int s) {
+  const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+  const __m256 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+  const __m256 a = _mm256_fnmadd_ps(four, d2, d4), b = _mm256_fnmadd_ps(four, d1, d3);  // d4 - 4 d2, d3 - 4 d1
+  const __m256 c = _mm256_sub_ps(d4, d2), e = _mm256_mul_ps(two, _mm256_sub_ps(d3, d1));
+  d[0] = _mm256_fmadd_ps(four, d0, _mm256_fnmadd_ps(five, d2, d4));
+  d[s] = _mm256_add_ps(a, b);
+  d[2 * s] = _mm256_sub_ps(a, b);
+  d[3 * s] = _mm256_add_ps(c, e);
+  d[4 * s] = _mm256_sub_ps(c, e);
+  d[5 * s] = _mm256_fmadd_ps(four, d1, _mm256_fnmadd_ps(five, d3, d5));
+}
+
+// One line of A^T m (6 values at stride s) into 4 at stride ys.
+inline void at6(const __m256* m, int s, __m256* y, int ys) {
+  const __m256 a = _mm256_add_ps(m[s], m[2 * s]), b = _mm256_sub_ps(m[s], m[2 * s]);
+  const __m256 c = _mm256_add_ps(m[3 * s], m[4 * s]), d = _mm256_sub_ps(m[3 * s], m[4 * s]);
+  y[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
+  y[ys] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d, b);
+  y[2 * ys] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), c, a);
+  y[3 * ys] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d, b), m[5 * s]);
+}
+
+// One line of G g (3 values at stride s) into 6 at stride us.
+inline void g6(const __m256* g, int s, __m256* u, int us) {
+  const __m256 g0 = g[0], g1 = g[s], g2 = g[2 * s], sum = _mm256_add_ps(g0, g2);
+  const __m256 sixth = _mm256_set1_ps(-1.0f / 6.0f);
+  const __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), g0, _mm256_mul_ps(_mm256_set1_ps(1.0f / 6.0f), g2));
+  const __m256 q = _mm256_mul_ps(_mm256_set1_ps(1.0f / 12.0f), g1);
+  u[0] = _mm256_mul_ps(_mm256_set1_ps(0.25f), g0);
+  u[us] = _mm256_mul_ps(sixth, _mm256_add_ps(sum, g1));
+  u[2 * us] = _mm256_mul_ps(sixth, _mm256_sub_ps(sum, g1));
+  u[3 * us] = _mm256_add_ps(p, q);
+  u[4 * us] = _mm256_sub_ps(p, q);
+  u[5 * us] = g2;
+}
+
+// The transforms of F(M x M, 3x3): A x A tiles (A = M + 2) of P = A * A
+// positions, on 8 channels at once.
+template <int M>
+struct Wino;
+
+template <>
+struct Wino<2> {
+  static constexpr int A = 4, P = 16;
+  static void input(__m256 d[P]) { input_transform(d); }
+  static void output(const __m256 m[P], __m256 y[]) { output_transform(m, y); }
+  static void weights(const float* w, int64_t C, __m256i mask, __m256 u[P]) { weight_transform(w, C, mask, u); }
+};
+
+template <>
+struct Wino<4> {
+  static constexpr int A = 6, P = 36;
+  static void input(__m256 d[P]) {
+    for (int k = 0; k < 6; ++k) bt6(d + k, 6);      // B^T d
+    for (int i = 0; i < 6; ++i) bt6(d + 6 * i, 1);  // (B^T d) B
+  }
+  static void output(const __m256 m[P], __m256 y[]) {
+    __m256 t[24];
+    for (int k = 0; k < 6; ++k) at6(m + k, 6, t + k, 6);      // A^T m: [4][6]
+    for (int i = 0; i < 4; ++i) at6(t + 6 * i, 1, y + 4 * i, 1);  // (A^T m) A
+  }
+  static void weights(const float* w, int64_t C, __m256i mask, __m256 u[P]) {
+    __m256 g[9], t[18];
+    for (int e = 0; e < 9; ++e) g[e] = _mm256_maskload_ps(w + e * C, mask);
+    for (int k = 0; k < 3; ++k) g6(g + k, 3, t + k, 3);      // G g: [6][3]
+    for (int i = 0; i < 6; ++i) g6(t + 3 * i, 1, u + 6 * i, 1);  // (G g) G^T
+  }
+};
+
 struct WinoPlan {
+  int64_t m;  // output tile size (F(m x m, 3x3))
   int64_t TY, TX, tiles, TB, blocks, osplit, items;
 };
 
-WinoPlan wino_plan(const Geom& g, int64_t threads, int64_t l2_bytes) {
+WinoPlan wino_plan(const Geom& g, int64_t threads, int64_t l2_bytes, int64_t m = 2) {
   WinoPlan p;
-  p.TY = (g.Ho + 1) / 2, p.TX = (g.Wo + 1) / 2, p.tiles = g.N * p.TY * p.TX;
-  // Tiles per work item: their transformed inputs (16 x TB x C floats) in
-  // half the L2, 12..48 tiles (multiples of the 6-tile register block).
-  // Not sensitive: 12, 24, 36, 48 and 72 tiles ran within noise of each
-  // other on ResNet-50's four 3x3 stages at batch 16.
-  const int64_t fit = l2_bytes / 2 / (16 * g.C * int64_t(sizeof(float)));
+  const int64_t positions = (m + 2) * (m + 2);
+  p.m = m;
+  p.TY = (g.Ho + m - 1) / m, p.TX = (g.Wo + m - 1) / m, p.tiles = g.N * p.TY * p.TX;
+  // Tiles per work item: their transformed inputs (positions x TB x C
+  // floats) in half the L2, 12..48 tiles (multiples of the 6-tile register
+  // block). Not sensitive: 12, 24, 36, 48 and 72 tiles ran within noise of
+  // each other on ResNet-50's four 3x3 stages at batch 16 (F(2x2)); F(4x4)
+  // at 14x14x256 and 7x7x512 ran 1.13-1.4x faster with 12 tiles than with
+  // 6 (each item streams all transformed weights from memory once).
+  const int64_t fit = l2_bytes / 2 / (positions * g.C * int64_t(sizeof(float)));
   p.TB = std::clamp<int64_t>(fit / kMaxTile * kMaxTile, 2 * kMaxTile, 8 * kMaxTile);
   p.blocks = (p.tiles + p.TB - 1) / p.TB;
   const int64_t OB = blocks(g);
@@ -276,45 +362,50 @@ WinoPlan wino_plan(const Geom& g, int64_t threads, int64_t l2_bytes) {
   return p;
 }
 
-// Tile t: its sample and the top-left of its 2x2 output block.
+// Tile t: its sample and the top-left of its m x m output block.
 struct TileAt {
   int64_t n, oh0, ow0;
 };
 inline TileAt tile_at(const WinoPlan& P, int64_t t) {
   const int64_t r = t % (P.TY * P.TX);
-  return TileAt{t / (P.TY * P.TX), 2 * (r / P.TX), 2 * (r % P.TX)};
+  return TileAt{t / (P.TY * P.TX), P.m * (r / P.TX), P.m * (r % P.TX)};
 }
 
-// The 16 input pixels of tile t, null outside the input.
-inline void tile_inputs(const Geom& g, const WinoPlan& P, const float* x, int64_t t, const float* src[16]) {
+// The A x A input pixels of tile t, null outside the input.
+template <int M>
+inline void tile_inputs(const Geom& g, const WinoPlan& P, const float* x, int64_t t, const float* src[Wino<M>::P]) {
+  constexpr int A = Wino<M>::A;
   const TileAt at = tile_at(P, t);
   const int64_t n = at.n, ih0 = at.oh0 - g.pt, iw0 = at.ow0 - g.pl;
-  for (int i = 0; i < 4; ++i)
-    for (int k = 0; k < 4; ++k) {
+  for (int i = 0; i < A; ++i)
+    for (int k = 0; k < A; ++k) {
       const int64_t ih = ih0 + i, iw = iw0 + k;
-      src[i * 4 + k] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? x + ((n * g.H + ih) * g.W + iw) * g.C : nullptr;
+      src[i * A + k] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? x + ((n * g.H + ih) * g.W + iw) * g.C : nullptr;
     }
 }
 
 // V = B^T d B of channels [c, c+8) of a tile (masked lanes past C read as 0).
-inline void load_transform(const float* const src[16], int64_t c, bool full, __m256i mask, __m256 d[16]) {
-  for (int e = 0; e < 16; ++e)
+template <int M>
+inline void load_transform(const float* const src[Wino<M>::P], int64_t c, bool full, __m256i mask,
+                           __m256 d[Wino<M>::P]) {
+  for (int e = 0; e < Wino<M>::P; ++e)
     d[e] = !src[e] ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(src[e] + c) : _mm256_maskload_ps(src[e] + c, mask);
-  input_transform(d);
+  Wino<M>::input(d);
 }
 
 // V = B^T d B of tile t, all channels, into row j of V [xi][TB][C].
+template <int M>
 inline void transform_input_tile(const Geom& g, const WinoPlan& P, const float* x, int64_t t, int64_t j, int64_t TB,
                                  float* V) {
   const int64_t C = g.C;
-  const float* src[16];
-  tile_inputs(g, P, x, t, src);
+  const float* src[Wino<M>::P];
+  tile_inputs<M>(g, P, x, t, src);
   for (int64_t c = 0; c < C; c += 8) {
     const bool full = C - c >= 8;
     const __m256i mask = lane_mask(C - c);
-    __m256 d[16];
-    load_transform(src, c, full, mask, d);
-    for (int xi = 0; xi < 16; ++xi) {
+    __m256 d[Wino<M>::P];
+    load_transform<M>(src, c, full, mask, d);
+    for (int xi = 0; xi < Wino<M>::P; ++xi) {
       float* dst = V + (xi * TB + j) * C + c;
       if (full) _mm256_storeu_ps(dst, d[xi]);
       else _mm256_maskstore_ps(dst, mask, d[xi]);
@@ -328,18 +419,22 @@ bool winograd_covers(const Geom& g, int64_t groups, int64_t O, int64_t dil_h, in
   return covers(groups, O, dil_h, dil_w) && g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1;
 }
 
-int64_t winograd_weight_floats(const Geom& g) { return blocks(g) * 16 * g.C * kBlock; }
+int64_t winograd_weight_floats(const Geom& g, int m) { return blocks(g) * (m + 2) * (m + 2) * g.C * kBlock; }
 
-int64_t winograd_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes) {
-  const WinoPlan p = wino_plan(g, threads, l2_bytes);
-  return threads * 16 * p.TB * (g.C + kBlock);
+int64_t winograd_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes) {
+  const WinoPlan p = wino_plan(g, threads, l2_bytes, m);
+  return threads * (m + 2) * (m + 2) * p.TB * (g.C + kBlock);
 }
 
-void winograd_forward(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* upack,
-                      float* work, int64_t l2_bytes) {
+namespace {
+
+template <int M>
+void winograd_forward_m(const Geom& g, const float* x, const float* w, const float* bias, float* y, float* upack,
+                        float* work, int64_t l2_bytes) {
+  constexpr int NP = Wino<M>::P;
   const int64_t C = g.C, O = g.O, OB = blocks(g);
   const int64_t T = omp_get_max_threads();
-  const WinoPlan P = wino_plan(g, T, l2_bytes);
+  const WinoPlan P = wino_plan(g, T, l2_bytes, M);
   const int64_t TB = P.TB;
 #pragma omp parallel
   {
@@ -350,16 +445,16 @@ void winograd_forward(const Geom& g, const float* x, const float* w, const float
     for (int64_t oc = 0; oc < OB * ((C + 7) / 8); ++oc) {
       const int64_t ob = oc / ((C + 7) / 8), c0 = oc % ((C + 7) / 8) * 8, nc = std::min<int64_t>(8, C - c0);
       const __m256i mask = lane_mask(nc);
-      alignas(32) float u[16][kBlock][8];  // [xi][lane][channel]
+      alignas(32) float u[NP][kBlock][8];  // [xi][lane][channel]
       for (int64_t l = 0; l < kBlock; ++l) {
         const int64_t o = ob * kBlock + l;
-        __m256 uv[16];
-        if (o < O) weight_transform(w + o * 9 * C + c0, C, mask, uv);
-        else std::fill(uv, uv + 16, _mm256_setzero_ps());
-        for (int xi = 0; xi < 16; ++xi) _mm256_store_ps(u[xi][l], uv[xi]);
+        __m256 uv[NP];
+        if (o < O) Wino<M>::weights(w + o * 9 * C + c0, C, mask, uv);
+        else std::fill(uv, uv + NP, _mm256_setzero_ps());
+        for (int xi = 0; xi < NP; ++xi) _mm256_store_ps(u[xi][l], uv[xi]);
       }
-      for (int xi = 0; xi < 16; ++xi) {
-        float* dst = upack + ((ob * 16 + xi) * C + c0) * kBlock;
+      for (int xi = 0; xi < NP; ++xi) {
+        float* dst = upack + ((ob * NP + xi) * C + c0) * kBlock;
         for (int h = 0; h < 2; ++h) {
           __m256 r[8];
           for (int q = 0; q < 8; ++q) r[q] = _mm256_load_ps(u[xi][h * 8 + q]);
@@ -368,29 +463,29 @@ void winograd_forward(const Geom& g, const float* x, const float* w, const float
         }
       }
     }
-    float* V = work + int64_t(omp_get_thread_num()) * 16 * TB * (C + kBlock);  // [xi][tile][C]
-    float* M = V + 16 * TB * C;                                                // [xi][tile][16]
+    float* V = work + int64_t(omp_get_thread_num()) * NP * TB * (C + kBlock);  // [xi][tile][C]
+    float* Mb = V + NP * TB * C;                                               // [xi][tile][16]
     const __m256 zero = _mm256_setzero_ps();
     // Items: a block of TB tiles (of any samples) x a range of output
     // blocks. Per item: input transform of the block into V (L2), then per
-    // output block 16 products of the tiles' V_xi (6 tiles at a time, the
-    // direct kernel's register tile) with U_xi into M (L1/L2), and M's
+    // output block NP products of the tiles' V_xi (6 tiles at a time, the
+    // direct kernel's register tile) with U_xi into Mb (L1/L2), and Mb's
     // output transform, + bias, into y. Dynamic, one item at a time.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < P.items; ++it) {
       const int64_t bi = it / P.osplit, os = it % P.osplit;
       const int64_t t0 = bi * TB, nt = std::min(TB, P.tiles - t0);
       const int64_t ob0 = os * OB / P.osplit, ob1 = (os + 1) * OB / P.osplit;
-      for (int64_t j = 0; j < nt; ++j) transform_input_tile(g, P, x, t0 + j, j, TB, V);
+      for (int64_t j = 0; j < nt; ++j) transform_input_tile<M>(g, P, x, t0 + j, j, TB, V);
       for (int64_t ob = ob0; ob < ob1; ++ob) {
         const int nv = O - ob * kBlock >= kBlock ? 2 : 1;
-        for (int xi = 0; xi < 16; ++xi) {
-          const float* ub = upack + (ob * 16 + xi) * C * kBlock;
+        for (int xi = 0; xi < NP; ++xi) {
+          const float* ub = upack + (ob * NP + xi) * C * kBlock;
           for (int64_t j0 = 0; j0 < nt; j0 += kMaxTile) {
             const int r = int(std::min<int64_t>(kMaxTile, nt - j0));
             const float* vp[kMaxTile];
             for (int j = 0; j < r; ++j) vp[j] = V + (xi * TB + j0 + j) * C;
-            float* mt = M + (xi * TB + j0) * kBlock;
+            float* mt = Mb + (xi * TB + j0) * kBlock;
             if (nv == 2) tile_r<2>(r, vp, 0, ub, 1, 1, C, nullptr, mt, kBlock);
             else tile_r<1>(r, vp, 0, ub, 1, 1, C, nullptr, mt, kBlock);
           }
@@ -398,20 +493,28 @@ void winograd_forward(const Geom& g, const float* x, const float* w, const float
         for (int64_t j = 0; j < nt; ++j) {
           const auto [n, oh0, ow0] = tile_at(P, t0 + j);
           for (int v = 0; v < nv; ++v) {
-            __m256 m[16], out[4];
-            for (int xi = 0; xi < 16; ++xi) m[xi] = _mm256_loadu_ps(M + (xi * TB + j) * kBlock + 8 * v);
-            output_transform(m, out);
+            __m256 m[NP], out[M * M];
+            for (int xi = 0; xi < NP; ++xi) m[xi] = _mm256_loadu_ps(Mb + (xi * TB + j) * kBlock + 8 * v);
+            Wino<M>::output(m, out);
             const __m256 b = bias ? _mm256_loadu_ps(bias + ob * kBlock + 8 * v) : zero;
-            for (int a = 0; a < 2; ++a)
-              for (int e = 0; e < 2; ++e)
+            for (int a = 0; a < M; ++a)
+              for (int e = 0; e < M; ++e)
                 if (oh0 + a < g.Ho && ow0 + e < g.Wo)
                   _mm256_storeu_ps(y + ((n * g.Ho + oh0 + a) * g.Wo + ow0 + e) * O + ob * kBlock + 8 * v,
-                                   _mm256_add_ps(out[a * 2 + e], b));
+                                   _mm256_add_ps(out[a * M + e], b));
           }
         }
       }
     }
   }
+}
+
+}  // namespace
+
+void winograd_forward(const Geom& g, int m, const float* x, const float* w, const float* bias, float* y,
+                      float* upack, float* work, int64_t l2_bytes) {
+  if (m == 4) winograd_forward_m<4>(g, x, w, bias, y, upack, work, l2_bytes);
+  else winograd_forward_m<2>(g, x, w, bias, y, upack, work, l2_bytes);
 }
 
 // ---- Winograd F(2x2, 3x3) weight gradient ----
@@ -528,7 +631,7 @@ int64_t wgrad_tiles(const Geom& g, int64_t l2_bytes) {
 inline void wgrad_transform_tile(const Geom& g, const WinoPlan& P, const float* x, const float* dy, int64_t t,
                                  int64_t j, int64_t TB, float* V, float* Yh) {
   const int64_t O = g.O, O16 = blocks(g) * kBlock;
-  transform_input_tile(g, P, x, t, j, TB, V);
+  transform_input_tile<2>(g, P, x, t, j, TB, V);
   const auto [n, oh0, ow0] = tile_at(P, t);
   const float* gy[4];
   for (int a = 0; a < 2; ++a)

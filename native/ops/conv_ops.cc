@@ -96,13 +96,14 @@ SENET_BINDING(conv2dBackwardFilter) {
   return outputs(info.Env(), out);
 }
 
-// _gconvConfig({mode?, dense?, winograd?, bwdAsFwd?: 'auto' | 'on' | 'off'})
-// -> {mode, calls, dense, denseCalls, winograd, winogradCalls, bwdAsFwd,
+// _gconvConfig({mode?, dense?, winograd?, bwdAsFwd?: 'auto' | 'on' | 'off',
+// winogradTile?: 'auto' | 2 | 4}) -> {mode, calls, dense, denseCalls,
+// winograd, winogradCalls, winogradTile, winograd4Calls, bwdAsFwd,
 // bwdAsFwdCalls}: test and benchmark hook choosing between oneDNN and the
 // direct grouped kernels (mode, as SENET_GCONV=1/0), the direct dense
 // forward kernel (dense, as SENET_DCONV=1/0), the Winograd F(2x2, 3x3)
 // forward (winograd, as SENET_WINOGRAD=1/0; it comes before the dense
-// kernel where both may run) and backward data of stride-1 dense
+// kernel where both may run) and its tile (F(2x2) or F(4x4, 3x3)) and backward data of stride-1 dense
 // convolutions as the forward of the flipped filter (bwdAsFwd, as
 // SENET_BWD_AS_FWD=1/0); without options it only reports. The *Calls
 // fields count the ops dispatched to each so far.
@@ -111,7 +112,16 @@ SENET_BINDING(_gconvConfig) {
   auto o = A.options(0);
   const auto mode = opt_mode(A.op(), o, "mode"), dense = opt_mode(A.op(), o, "dense"),
              wino = opt_mode(A.op(), o, "winograd"), flip = opt_mode(A.op(), o, "bwdAsFwd");
-  if (mode || dense || wino || flip) CpuStream::get().sync();
+  std::optional<int> tile;
+  if (o.Has("winogradTile")) {
+    const Napi::Value v = o.Get("winogradTile");
+    if (v.IsString() && v.As<Napi::String>().Utf8Value() == "auto") tile = 0;
+    else if (v.IsNumber() && (v.As<Napi::Number>().DoubleValue() == 2 || v.As<Napi::Number>().DoubleValue() == 4))
+      tile = int(v.As<Napi::Number>().DoubleValue());
+    else fail(Code::Arg, A.op(), "winogradTile", "one of 'auto', 2, 4", describe(v));
+  }
+  if (mode || dense || wino || flip || tile) CpuStream::get().sync();
+  if (tile) cpu::winograd_tile_config(*tile);
   if (mode) cpu::gconv_config(*mode);
   if (dense) cpu::dconv_config(*dense);
   if (wino) cpu::winograd_config(*wino);
@@ -123,6 +133,9 @@ SENET_BINDING(_gconvConfig) {
   r.Set("denseCalls", double(cpu::dconv_calls()));
   r.Set("winograd", mode_name(cpu::winograd_mode()));
   r.Set("winogradCalls", double(cpu::winograd_calls()));
+  if (cpu::winograd_tile_mode()) r.Set("winogradTile", double(cpu::winograd_tile_mode()));
+  else r.Set("winogradTile", "auto");
+  r.Set("winograd4Calls", double(cpu::winograd4_calls()));
   r.Set("bwdAsFwd", mode_name(cpu::bwd_as_fwd_mode()));
   r.Set("bwdAsFwdCalls", double(cpu::bwd_as_fwd_calls()));
   return r;

@@ -88,65 +88,79 @@ export const convP = (
   stride: [number, number], padding: [number, number, number, number], dilation: [number, number], groups: number,
 ): ConvP => ({ stride, padding, dilation, groups });
 
-/** |B^T| of Winograd F(2x2, 3x3)'s input transform. */
-const ABS_BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
+/** |B^T|, |G| and |A^T| of Winograd F(m x m, 3x3), m = 2 or 4 (Lavin & Gray 2015; native/cpu/dconv_avx2.cc). */
+const ABS = {
+  2: {
+    BT: [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]],
+    G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]],
+    AT: [[1, 1, 1, 0], [0, 1, 1, 1]],
+  },
+  4: {
+    BT: [[4, 0, 5, 0, 1, 0], [0, 4, 4, 1, 1, 0], [0, 4, 4, 1, 1, 0], [0, 2, 1, 2, 1, 0], [0, 2, 1, 2, 1, 0], [0, 4, 0, 5, 0, 1]],
+    G: [[1 / 4, 0, 0], [1 / 6, 1 / 6, 1 / 6], [1 / 6, 1 / 6, 1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, 1 / 12, 1 / 6], [0, 0, 1]],
+    AT: [[1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0], [0, 1, 1, 4, 4, 0], [0, 1, 1, 8, 8, 1]],
+  },
+} as const;
 
 /**
- * |B^T| |d| |B| of the 4x4 input tile at output (ty, tx) of sample n, per
- * channel, into V [C][16] (pixels outside the input count as 0).
+ * |B^T| |d| |B| of the (m+2)x(m+2) input tile at output (ty, tx) of sample
+ * n, per channel, into V [C][(m+2)^2] (pixels outside the input count as 0).
  */
-function absInputTile(x: ArrayLike<number>, xs: readonly number[], p: ConvP, n: number, ty: number, tx: number, V: Float64Array): void {
+function absInputTile(x: ArrayLike<number>, xs: readonly number[], p: ConvP, n: number, ty: number, tx: number, V: Float64Array, m: 2 | 4 = 2): void {
   const [, H, W, C] = xs as [number, number, number, number];
+  const BT = ABS[m].BT, A = m + 2, P = A * A;
   V.fill(0);
-  for (let i = 0; i < 4; i++)
-    for (let k = 0; k < 4; k++) {
+  for (let i = 0; i < A; i++)
+    for (let k = 0; k < A; k++) {
       const h = ty - p.padding[0] + i, w = tx - p.padding[2] + k;
       if (h < 0 || h >= H || w < 0 || w >= W) continue;
       for (let c = 0; c < C; c++) {
         const d = Math.abs(x[((n * H + h) * W + w) * C + c]!);
-        for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) V[c * 16 + a * 4 + e] += ABS_BT[a]![i]! * d * ABS_BT[e]![k]!;
+        for (let a = 0; a < A; a++) for (let e = 0; e < A; e++) V[c * P + a * A + e] += BT[a]![i]! * d * BT[e]![k]!;
       }
     }
 }
 
 /**
- * Error magnitude of Winograd F(2x2, 3x3) (stride 1, dilation 1, groups 1):
- * the same computation with every input, weight and transform coefficient
- * replaced by its absolute value, per output. An fp32 evaluation that
- * rounds k times along any path errs by at most about k u times this
- * (forward error analysis of sums and products; the 1/2s of G are exact).
+ * Error magnitude of Winograd F(m x m, 3x3) (stride 1, dilation 1, groups
+ * 1): the same computation with every input, weight and transform
+ * coefficient replaced by its absolute value, per output. An fp32
+ * evaluation that rounds k times along any path errs by at most about k u
+ * times this (forward error analysis of sums and products; F(2x2)'s 1/2s
+ * are exact, F(4x4)'s 1/6, 1/12 and 1/24 round: one more rounding each).
  */
 export function winogradMag(
   x: ArrayLike<number>, xs: readonly number[], w: ArrayLike<number>, ws: readonly number[], b: ArrayLike<number> | null, p: ConvP,
+  m: 2 | 4 = 2,
 ): Float64Array {
   const [N, , , C] = xs as [number, number, number, number];
   const O = ws[0]!;
   const [, Ho, Wo] = conv2dShape(xs, ws, p) as [number, number, number, number];
-  const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]]; // |G|
-  const AT = [[1, 1, 1, 0], [0, 1, 1, 1]]; // |A^T|
+  const { G, AT } = ABS[m];
+  const A = m + 2, P = A * A;
   const y = new Float64Array(N * Ho * Wo * O);
-  const U = new Float64Array(O * C * 16);
+  const U = new Float64Array(O * C * P);
   for (let o = 0; o < O; o++)
     for (let c = 0; c < C; c++)
-      for (let a = 0; a < 4; a++)
-        for (let e = 0; e < 4; e++) {
+      for (let a = 0; a < A; a++)
+        for (let e = 0; e < A; e++) {
           let s = 0;
           for (let i = 0; i < 3; i++) for (let k = 0; k < 3; k++) s += G[a]![i]! * Math.abs(w[((o * 3 + i) * 3 + k) * C + c]!) * G[e]![k]!;
-          U[(o * C + c) * 16 + a * 4 + e] = s;
+          U[(o * C + c) * P + a * A + e] = s;
         }
-  const V = new Float64Array(C * 16);
+  const V = new Float64Array(C * P);
   for (let n = 0; n < N; n++)
-    for (let ty = 0; ty < Ho; ty += 2)
-      for (let tx = 0; tx < Wo; tx += 2) {
-        absInputTile(x, xs, p, n, ty, tx, V);
+    for (let ty = 0; ty < Ho; ty += m)
+      for (let tx = 0; tx < Wo; tx += m) {
+        absInputTile(x, xs, p, n, ty, tx, V, m);
         for (let o = 0; o < O; o++) {
-          const M = new Float64Array(16);
-          for (let c = 0; c < C; c++) for (let q = 0; q < 16; q++) M[q] += V[c * 16 + q]! * U[(o * C + c) * 16 + q]!;
-          for (let r = 0; r < 2; r++)
-            for (let s = 0; s < 2; s++) {
+          const M = new Float64Array(P);
+          for (let c = 0; c < C; c++) for (let q = 0; q < P; q++) M[q] += V[c * P + q]! * U[(o * C + c) * P + q]!;
+          for (let r = 0; r < m; r++)
+            for (let s = 0; s < m; s++) {
               if (ty + r >= Ho || tx + s >= Wo) continue;
               let v = b ? Math.abs(b[o]!) : 0;
-              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) v += AT[r]![a]! * M[a * 4 + e]! * AT[s]![e]!;
+              for (let a = 0; a < A; a++) for (let e = 0; e < A; e++) v += AT[r]![a]! * M[a * A + e]! * AT[s]![e]!;
               y[((n * Ho + ty + r) * Wo + tx + s) * O + o] = v;
             }
         }
