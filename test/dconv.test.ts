@@ -53,6 +53,10 @@ const WINO_CASES: ConvCase[] = [
   { name: 'wino: asymmetric pad [1,0,2,1]', xs: [2, 9, 8, 32], ws: [32, 3, 3, 32], p: P([1, 1], [1, 0, 2, 1], [1, 1], 1), bias: false },
   { name: 'wino: pad 2 (output larger than input)', xs: [1, 4, 5, 8], ws: [8, 3, 3, 8], p: P([1, 1], [2, 2, 2, 2], [1, 1], 1), bias: true },
   { name: 'wino: 1x1 output', xs: [1, 3, 3, 8], ws: [8, 3, 3, 8], p: P([1, 1], [0, 0, 0, 0], [1, 1], 1), bias: true },
+  // F(4x4): 49 tiles, 200 >= 4 x 49 output channels: the weight-stationary
+  // schedule (dconv_avx2.cc: weight_stationary), two tile blocks, a last
+  // block of 8 output channels.
+  { name: 'wino: wide layer on small maps (weight-stationary for F(4x4))', xs: [49, 3, 3, 8], ws: [200, 3, 3, 8], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
   { name: 'wino: 64 channels, 147 tiles (several blocks; the automatic choice)', xs: [3, 14, 14, 64], ws: [64, 3, 3, 64], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
 ];
 
