@@ -126,13 +126,7 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor<'float32'> {
-    let h: Tensor = x;
-    for (const m of [...this.stemLayers.map(([, m]) => m), ...this.stages, ...this.headLayers, this.fc]) {
-      const next = m.forward(h);
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    return h as Tensor<'float32'>;
+    return nn.forwardLayers([...this.stemLayers.map(([, m]) => m), ...this.stages, ...this.headLayers, this.fc], x) as Tensor<'float32'>;
   }
 
   backward(dy: Tensor): Tensor<'float32'> {

@@ -1,5 +1,7 @@
-import { Tensor, zeros, type Shape } from '../tensor.js';
+import { Tensor, full, zeros, type Shape } from '../tensor.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardFilter, conv2dParams, type Conv2dOptions } from '../ops/conv.js';
+import { binary, unary } from '../ops/math.js';
+import type { BatchNorm2d } from './batchnorm.js';
 import { pair, positiveInt, windowOut } from '../ops/check.js';
 import { fail } from '../errors.js';
 import { kaimingNormal } from './init.js';
@@ -50,6 +52,38 @@ export class Conv2d extends Module {
       this.castIn = xin !== x;
     } else if (xin !== x) xin.dispose();
     return y;
+  }
+
+  /**
+   * Eval mode: this convolution and the batch norm `bn` after it as one
+   * convolution, bn folded into the weights and bias: w * k per output
+   * channel and (b - mean) * k + beta, k = gamma / sqrt(var + eps). Folded
+   * per call (parameters may change in place between calls), so only where
+   * that costs less than bn's own pass: the folding reads and writes the
+   * weights, bn's pass the output. Null where it does not apply (either in
+   * training, bf16, another channel count, an output no larger than the
+   * weights: batch 1, or 7x7 maps of wide layers).
+   */
+  forwardFolded(x: Tensor, bn: BatchNorm2d): Tensor<'float32'> | null {
+    const w = this.weight.value;
+    if (this.training || bn.training || this.precision !== 'fp32' || bn.precision !== 'fp32' || x.dtype !== 'float32' || bn.channels !== this.outChannels)
+      return null;
+    const p = conv2dParams('Conv2d', x.shape, w.shape, this.opts);
+    const ho = windowOut(x.shape[1]!, w.shape[1]!, p.stride[0], p.padding[0], p.padding[1], p.dilation[0]);
+    const wo = windowOut(x.shape[2]!, w.shape[2]!, p.stride[1], p.padding[2], p.padding[3], p.dilation[1]);
+    if (x.shape[0]! * ho * wo * this.outChannels <= w.size) return null;
+    this.clearSaved();
+    bn.clearSaved();
+    const eps = full([1], bn.opts.eps), ve = binary(bn.runningVar, eps, 'add'), r = unary(ve, 'rsqrt'), k = binary(r, bn.weight.value, 'mul');
+    const k4 = k.reshape([this.outChannels, 1, 1, 1]), wk = binary(w, k4, 'mul');
+    const centred = this.bias ? binary(this.bias.value, bn.runningMean, 'sub') : null;
+    const mk = binary(centred ?? bn.runningMean, k, 'mul');
+    const bias = binary(bn.bias.value, mk, centred ? 'add' : 'sub');
+    try {
+      return conv2d(x, wk, bias, this.opts);
+    } finally {
+      for (const t of [eps, ve, r, k, k4, wk, centred, mk, bias]) t?.dispose();
+    }
   }
 
   /** dx (or an empty placeholder of shape [0] when inputGrad is false). */

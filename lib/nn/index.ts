@@ -5,7 +5,7 @@ export { ReLU } from './activation.js';
 export { MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, type PoolModuleOptions } from './pool.js';
 export { Linear } from './linear.js';
 export { SqueezeExcite, makeDivisible, type SqueezeExciteOptions } from './se.js';
-export { Sequential } from './sequential.js';
+export { Sequential, forwardLayers } from './sequential.js';
 export {
   ResidualBlock, BasicBlock, Bottleneck, SEResNeXtBottleneck, ZeroPadShortcut,
   type ResidualOptions, type BottleneckOptions, type SePlacement, type ShortcutKind,

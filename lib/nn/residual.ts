@@ -22,7 +22,7 @@ import { BatchNorm2d } from './batchnorm.js';
 import { Conv2d } from './conv.js';
 import { ReLU } from './activation.js';
 import { Module, retain } from './module.js';
-import { Sequential } from './sequential.js';
+import { Sequential, forwardLayers } from './sequential.js';
 import { SqueezeExcite, type SqueezeExciteOptions } from './se.js';
 import type { Profile, ProfileRow } from './profile.js';
 
@@ -128,12 +128,9 @@ export abstract class ResidualBlock extends Module {
   forward(x: Tensor): Tensor<'float32'> {
     this.clearSaved();
     const pre = this.se && this.placement === 'pre';
-    let h: Tensor = pre ? this.se!.forward(x) : x;
-    for (const m of this.branch) {
-      const next = m.forward(h);
-      if (h !== x) h.dispose();
-      h = next;
-    }
+    const x0: Tensor = pre ? this.se!.forward(x) : x;
+    const h = forwardLayers(this.branch, x0);
+    if (x0 !== x && x0 !== h) x0.dispose();
     const sc = this.downsample ? this.downsample.forward(x) : x;
     let y: Tensor<'float32'>;
     if (this.se && this.placement === 'standard') {

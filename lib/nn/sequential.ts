@@ -1,7 +1,28 @@
 import type { Tensor } from '../tensor.js';
+import { BatchNorm2d } from './batchnorm.js';
+import { Conv2d } from './conv.js';
 import { Module } from './module.js';
 
-/** Children run in order; backward in reverse. Intermediate tensors are disposed as soon as they are used. */
+/**
+ * Runs modules in order, disposing the intermediate tensors (x stays the
+ * caller's). In eval mode a Conv2d directly followed by a BatchNorm2d runs
+ * as one convolution with the batch norm folded in, where that is cheaper
+ * (Conv2d.forwardFolded).
+ */
+export function forwardLayers(layers: readonly Module[], x: Tensor): Tensor {
+  let h = x;
+  for (let i = 0; i < layers.length; i++) {
+    const m = layers[i]!, bn = layers[i + 1];
+    const folded = m instanceof Conv2d && bn instanceof BatchNorm2d ? m.forwardFolded(h, bn) : null;
+    if (folded) i++;
+    const next = folded ?? m.forward(h);
+    if (h !== x) h.dispose();
+    h = next;
+  }
+  return h;
+}
+
+/** Children run in order (forwardLayers); backward in reverse. Intermediate tensors are disposed as soon as they are used. */
 export class Sequential extends Module {
   readonly layers: Module[];
   constructor(...layers: Module[]) {
@@ -11,13 +32,7 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let h = x;
-    for (const m of this.layers) {
-      const next = m.forward(h);
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    return h;
+    return forwardLayers(this.layers, x);
   }
 
   override profile(s: readonly number[], name = '') {
