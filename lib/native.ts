@@ -88,7 +88,7 @@ export interface NativeAddon {
     dense?: 'auto' | 'on' | 'off';
     winograd?: 'auto' | 'on' | 'off';
     bwdAsFwd?: 'auto' | 'on' | 'off';
-    /** the Winograd forward's tile: F(2x2, 3x3) or F(4x4, 3x3) */
+    /** the Winograd forward's and weight gradient's tile: F(2x2, 3x3) or F(4x4, 3x3) */
     winogradTile?: 'auto' | 2 | 4;
   }): {
     mode: 'auto' | 'on' | 'off';

@@ -329,23 +329,30 @@ test('winograd weight gradient matches the reference dw within its error bound; 
       // tiles in blocks of 56 (2 x L2 / 18 KiB per tile at 512 KiB of L2)
       { name: 'wino wgrad: 128 -> 160 (shared blocks, two of them)', xs: [2, 12, 12, 128], ws: [160, 3, 3, 128], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
     ];
-    for (const [i, c] of cases.entries()) {
-      const d = convSetup(c, 1400 + i);
-      const want = conv2dBackwardRef(d.dy, d.x, c.xs, d.w, c.ws, c.p).dw;
-      const mag = winogradWgradMag(d.x, c.xs, d.dy, c.ws, c.p);
-      // Roundings along a path: input transform 2, gradient transform 2, the
-      // sum over tiles (one FMA chain), weight transform 4.
-      const tiles = c.xs[0] * Math.ceil(d.ys[1]! / 2) * Math.ceil(d.ys[2]! / 2);
-      let first: Float64Array | null = null;
-      for (const n of [1, 2, 3]) {
-        setNumThreads(n);
-        const o = backwardFilter(c, d);
-        t.is(o.taken, 1, `${c.name}: winograd weight gradient ran (threads ${n})`);
-        assertClose(t, o.dw, want, { mag, k: tiles + 9, name: `${c.name} dw threads=${n}` });
-        if (first) t.deepEqual(o.dw, first, `${c.name}: same bits at ${n} threads as at 1`);
-        else first = o.dw;
+    for (const m of [2, 4] as const) {
+      addon._gconvConfig({ winogradTile: m });
+      for (const [i, c] of cases.entries()) {
+        const d = convSetup(c, 1400 + i);
+        const want = conv2dBackwardRef(d.dy, d.x, c.xs, d.w, c.ws, c.p).dw;
+        const mag = winogradWgradMag(d.x, c.xs, d.dy, c.ws, c.p, m);
+        // Roundings along a path: F(2x2) input transform 2, gradient transform
+        // 2, the sum over tiles (one FMA chain), weight transform 4; F(4x4)
+        // input 4, gradient 4, weights 10 (its 1/6 and 1/24 round too).
+        const tiles = c.xs[0] * Math.ceil(d.ys[1]! / m) * Math.ceil(d.ys[2]! / m);
+        let first: Float64Array | null = null;
+        for (const n of [1, 2, 3]) {
+          setNumThreads(n);
+          const f4 = addon._gconvConfig({}).winograd4Calls;
+          const o = backwardFilter(c, d);
+          t.is(o.taken, 1, `${c.name} F${m}: winograd weight gradient ran (threads ${n})`);
+          t.is(addon._gconvConfig({}).winograd4Calls - f4, m === 4 ? 1 : 0, `${c.name}: on the F(${m}x${m}) tile`);
+          assertClose(t, o.dw, want, { mag, k: tiles + (m === 2 ? 9 : 18), name: `${c.name} F${m} dw threads=${n}` });
+          if (first) t.deepEqual(o.dw, first, `${c.name} F${m}: same bits at ${n} threads as at 1`);
+          else first = o.dw;
+        }
       }
     }
+    addon._gconvConfig({ winogradTile: 'auto' });
     const c0 = WINO_CASES[0]!;
     t.is(backwardFilter(c0, convSetup(c0, 5), true).taken, 0, 'with a bias gradient: not winograd');
     for (const c of WINO_UNCOVERED) t.is(backwardFilter(c, convSetup(c, 6)).taken, 0, `${c.name}: not taken`);

@@ -283,6 +283,16 @@ bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 32 
 // 3.2, 14x14x32 2.9 / 2.6, 7x7x64 2.8 / 1.9.
 int winograd_tile() { return g_wino_tile.load() ? g_wino_tile.load() : 4; }
 
+// The weight gradient's tile: F(4x4, 3x3) too unless forced (with the
+// forward's). Against F(2x2), interleaved in one process with another job
+// loading the machine: the small SE-ResNet's layers at batch 128 28x28x16
+// 9.0 -> 4.7 ms, 14x14x32 5.5 -> 4.5, 7x7x64 5.1 -> 4.1; ResNet-50's at
+// batch 16 56x56x64 32.6 -> 21.8, 28x28x128 29.9 -> 20.5, 14x14x256 33.5 ->
+// 29.9, 7x7x512 59.0 -> 49.7. With 16 channels it still did not beat the
+// grouped kernels / oneDNN (28x28x16 9.8 vs 9.5 ms, 14x14x16 4.3 vs 3.0),
+// so winograd_wgrad_faster keeps its 32-channel floor.
+int winograd_wgrad_tile() { return g_wino_tile.load() ? g_wino_tile.load() : 4; }
+
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
 int mode_of(std::atomic<int>& mode, const char* env) {
@@ -588,11 +598,13 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
     ++g_wino_calls;
     Tensor dw = empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter");
     const dconv::Geom D = dense_geom(G);
-    CpuStream::get().enqueue("conv2dBackwardFilter", [D, dy, x, dw] {
+    const int m = winograd_wgrad_tile();
+    if (m == 4) ++g_wino4_calls;
+    CpuStream::get().enqueue("conv2dBackwardFilter", [D, m, dy, x, dw] {
       const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
-      float* work =
-          static_cast<float*>(scratch(9, size_t(dconv::winograd_wgrad_work_floats(D, threads, l2)) * sizeof(float)));
-      dconv::winograd_backward_weights(D, x.f32(), dy.f32(), dw.f32(), work, l2);
+      float* work = static_cast<float*>(
+          scratch(9, size_t(dconv::winograd_wgrad_work_floats(D, m, threads, l2)) * sizeof(float)));
+      dconv::winograd_backward_weights(D, m, x.f32(), dy.f32(), dw.f32(), work, l2);
     });
     return {dw};
   }

@@ -39,8 +39,9 @@ int64_t dconv_calls();  // forward calls dispatched to it so far
 void winograd_config(int mode);
 int winograd_mode();
 int64_t winograd_calls();
-// The forward's tile: 0 automatic (conv.cc: winograd4_faster), 2 or 4
-// forced (_gconvConfig({winogradTile})); forward calls run on F(4x4).
+// The tile of the forward and the weight gradient: 0 automatic (conv.cc:
+// F(4x4)), 2 or 4 forced (_gconvConfig({winogradTile})); calls that ran on
+// F(4x4).
 void winograd_tile_config(int tile);
 int winograd_tile_mode();
 int64_t winograd4_calls();
@@ -92,13 +93,13 @@ int64_t winograd_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_b
 void winograd_forward(const Geom& g, int m, const float* x, const float* w, const float* bias, float* y,
                       float* upack, float* work, int64_t l2_bytes);
 
-// Winograd F(2x2, 3x3) weight gradient of a 3x3 stride-1 dense
-// convolution (winograd_covers): dw OHWI [O,3,3,C] from x and dy; work:
-// winograd_wgrad_work_floats for `threads` threads. The sums over tiles run
-// in blocks, in an order the thread count does not change (see
+// Winograd F(m x m, 3x3) weight gradient, m = 2 or 4, of a 3x3 stride-1
+// dense convolution (winograd_covers): dw OHWI [O,3,3,C] from x and dy;
+// work: winograd_wgrad_work_floats for `threads` threads. The sums over
+// tiles run in blocks, in an order the thread count does not change (see
 // dconv_avx2.cc: fixed slots for small dU, shared blocks for large).
-int64_t winograd_wgrad_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes);
-void winograd_backward_weights(const Geom& g, const float* x, const float* dy, float* dw, float* work,
+int64_t winograd_wgrad_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes);
+void winograd_backward_weights(const Geom& g, int m, const float* x, const float* dy, float* dw, float* work,
                                int64_t l2_bytes);
 
 }  // namespace senet::cpu::dconv

@@ -573,13 +573,13 @@ void winograd_forward(const Geom& g, int m, const float* x, const float* w, cons
   else winograd_forward_m<2>(g, x, w, bias, y, upack, work, l2_bytes);
 }
 
-// ---- Winograd F(2x2, 3x3) weight gradient ----
+// ---- Winograd F(m x m, 3x3) weight gradient ----
 //
 // With U = G g G^T and V = B^T d B per tile, the forward is Y = A^T (U . V) A,
 // so dL/dU = (A dY A^T) . V summed over tiles, and dL/dg = G^T (dL/dU) G:
-// 16 products [C x tiles] x [tiles x O] (one per position xi) between the
-// transformed inputs and the transformed output gradients, 2.25x fewer
-// multiplies than the direct sum over output pixels.
+// P products [C x tiles] x [tiles x O] (one per position xi) between the
+// transformed inputs and the transformed output gradients, 2.25x (F(2x2))
+// or 4x (F(4x4)) fewer multiplies than the direct sum over output pixels.
 
 namespace {
 
@@ -617,6 +617,56 @@ inline void weight_grad_transform(const __m256 m[16], __m256 g[9]) {
     g[k * 3 + 2] = _mm256_add_ps(s12, r[k * 4 + 3]);
   }
 }
+
+// F(4x4): one line of A y (4 values at stride s) into 6 at stride os;
+// A = (A^T)^T of the forward.
+inline void a6(const __m256* y, int s, __m256* o, int os) {
+  const __m256 p = _mm256_add_ps(y[0], y[2 * s]), q = _mm256_add_ps(y[s], y[3 * s]);
+  const __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), y[2 * s], y[0]);
+  const __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), y[3 * s], _mm256_mul_ps(_mm256_set1_ps(2.0f), y[s]));
+  o[0] = y[0];
+  o[os] = _mm256_add_ps(p, q);
+  o[2 * os] = _mm256_sub_ps(p, q);
+  o[3 * os] = _mm256_add_ps(r, t);
+  o[4 * os] = _mm256_sub_ps(r, t);
+  o[5 * os] = y[3 * s];
+}
+
+// F(4x4): one line of G^T m (6 values at stride s) into 3 at stride gs.
+inline void gt6(const __m256* m, int s, __m256* g, int gs) {
+  const __m256 a = _mm256_add_ps(m[s], m[2 * s]), b = _mm256_sub_ps(m[s], m[2 * s]);
+  const __m256 c = _mm256_add_ps(m[3 * s], m[4 * s]), d = _mm256_sub_ps(m[3 * s], m[4 * s]);
+  const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f);
+  g[0] = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), c,
+                         _mm256_fnmadd_ps(sixth, a, _mm256_mul_ps(_mm256_set1_ps(0.25f), m[0])));
+  g[gs] = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 12.0f), d, _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6.0f), b));
+  g[2 * gs] = _mm256_add_ps(_mm256_mul_ps(sixth, _mm256_sub_ps(c, a)), m[5 * s]);
+}
+
+// The weight gradient's transforms per tile: Yh = A dY A^T (M x M -> P)
+// and dg = G^T dU G (P -> 9).
+template <int M>
+struct WinoGrad;
+
+template <>
+struct WinoGrad<2> {
+  static void grad(const __m256 y[4], __m256 o[16]) { grad_transform(y, o); }
+  static void weights(const __m256 m[16], __m256 g[9]) { weight_grad_transform(m, g); }
+};
+
+template <>
+struct WinoGrad<4> {
+  static void grad(const __m256 y[16], __m256 o[36]) {
+    __m256 t[24];  // [a][j]: A dY, 6 x 4
+    for (int j = 0; j < 4; ++j) a6(y + j, 4, t + j, 4);
+    for (int a = 0; a < 6; ++a) a6(t + 4 * a, 1, o + 6 * a, 1);
+  }
+  static void weights(const __m256 m[36], __m256 g[9]) {
+    __m256 r[18];  // [k][b]: G^T dU, 3 x 6
+    for (int b = 0; b < 6; ++b) gt6(m + b, 6, r + b, 6);
+    for (int k = 0; k < 3; ++k) gt6(r + 6 * k, 1, g + 3 * k, 1);
+  }
+};
 
 // m[j][16 lanes] += sum over k < nt of v[k*ldv + j] * yh[k*ldy + lanes] for
 // R rows (input channels) and NV vectors of output channels: the tile
@@ -668,119 +718,129 @@ void wgrad_tile_r(int r, const float* v, int64_t ldv, const float* yh, int64_t l
 // run in an order the thread count does not change.
 constexpr int64_t kSlots = 8;
 
-bool wgrad_slots(const Geom& g) {
+bool wgrad_slots(const Geom& g, int64_t positions) {
   const int64_t O16 = blocks(g) * kBlock;
-  return kSlots * 16 * g.C * O16 * int64_t(sizeof(float)) <= (int64_t(8) << 20);
+  return kSlots * positions * g.C * O16 * int64_t(sizeof(float)) <= (int64_t(8) << 20);
 }
 
 // Tiles per block: the block's transformed inputs and gradients
-// (16 x TB x (C + O) floats) in half the L2 (slots: each thread's own) or
+// (P x TB x (C + O) floats) in half the L2 (slots: each thread's own) or
 // in about twice the L2 (shared blocks: fewer blocks, fewer barriers; ran
 // 1.2-2x faster than half the L2 there), 48..1024 tiles.
-int64_t wgrad_tiles(const Geom& g, int64_t l2_bytes) {
-  const int64_t per_tile = 16 * (g.C + blocks(g) * kBlock) * int64_t(sizeof(float));
-  const int64_t budget = wgrad_slots(g) ? l2_bytes / 2 : 2 * l2_bytes;
+int64_t wgrad_tiles(const Geom& g, int64_t positions, int64_t l2_bytes) {
+  const int64_t per_tile = positions * (g.C + blocks(g) * kBlock) * int64_t(sizeof(float));
+  const int64_t budget = wgrad_slots(g, positions) ? l2_bytes / 2 : 2 * l2_bytes;
   return std::clamp<int64_t>(budget / per_tile / 8 * 8, 48, 1024);
 }
 
 // Transforms of tile t into row j of V [xi][TB][C] and Yh [xi][TB][O16].
+template <int M>
 inline void wgrad_transform_tile(const Geom& g, const WinoPlan& P, const float* x, const float* dy, int64_t t,
                                  int64_t j, int64_t TB, float* V, float* Yh) {
+  constexpr int NP = Wino<M>::P;
   const int64_t O = g.O, O16 = blocks(g) * kBlock;
-  transform_input_tile<2>(g, P, x, t, j, TB, V);
+  transform_input_tile<M>(g, P, x, t, j, TB, V);
   const auto [n, oh0, ow0] = tile_at(P, t);
-  const float* gy[4];
-  for (int a = 0; a < 2; ++a)
-    for (int e = 0; e < 2; ++e)
-      gy[a * 2 + e] = oh0 + a < g.Ho && ow0 + e < g.Wo ? dy + ((n * g.Ho + oh0 + a) * g.Wo + ow0 + e) * O : nullptr;
+  const float* gy[M * M];
+  for (int a = 0; a < M; ++a)
+    for (int e = 0; e < M; ++e)
+      gy[a * M + e] = oh0 + a < g.Ho && ow0 + e < g.Wo ? dy + ((n * g.Ho + oh0 + a) * g.Wo + ow0 + e) * O : nullptr;
   for (int64_t o = 0; o < O16; o += 8) {
-    __m256 yv[4], yh[16];
-    for (int e = 0; e < 4; ++e) yv[e] = gy[e] && o < O ? _mm256_loadu_ps(gy[e] + o) : _mm256_setzero_ps();
-    grad_transform(yv, yh);
-    for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(Yh + (xi * TB + j) * O16 + o, yh[xi]);
+    __m256 yv[M * M], yh[NP];
+    for (int e = 0; e < M * M; ++e) yv[e] = gy[e] && o < O ? _mm256_loadu_ps(gy[e] + o) : _mm256_setzero_ps();
+    WinoGrad<M>::grad(yv, yh);
+    for (int xi = 0; xi < NP; ++xi) _mm256_storeu_ps(Yh + (xi * TB + j) * O16 + o, yh[xi]);
   }
 }
 
-// dU_xi[c][o] (M) += sum over a block's nt tiles of V_xi[t][c] Yh_xi[t][o], for one (xi, output block).
+// dU_xi[c][o] (Md) += sum over a block's nt tiles of V_xi[t][c] Yh_xi[t][o], for one (xi, output block).
 inline void wgrad_products(const Geom& g, int64_t xi, int64_t ob, const float* V, const float* Yh, int64_t TB,
-                           int64_t nt, float* M) {
+                           int64_t nt, float* Md) {
   const int64_t C = g.C, O16 = blocks(g) * kBlock;
   const float* yb = Yh + xi * TB * O16 + ob * kBlock;
   const float* vb = V + xi * TB * C;
   const int nv = g.O - ob * kBlock >= kBlock ? 2 : 1;
   for (int64_t c0 = 0; c0 < C; c0 += kMaxTile) {
     const int rr = int(std::min<int64_t>(kMaxTile, C - c0));
-    float* mt = M + (xi * C + c0) * O16 + ob * kBlock;
+    float* mt = Md + (xi * C + c0) * O16 + ob * kBlock;
     if (nv == 2) wgrad_tile_r<2>(rr, vb + c0, C, yb, O16, nt, mt, O16);
     else wgrad_tile_r<1>(rr, vb + c0, C, yb, O16, nt, mt, O16);
   }
 }
 
-}  // namespace
-
-int64_t winograd_wgrad_work_floats(const Geom& g, int64_t threads, int64_t l2_bytes) {
-  const int64_t TB = wgrad_tiles(g, l2_bytes), O16 = blocks(g) * kBlock, dU = 16 * g.C * O16;
-  const int64_t block = 16 * TB * (g.C + O16);
-  return wgrad_slots(g) ? kSlots * dU + threads * block : dU + block;
-}
-
-void winograd_backward_weights(const Geom& g, const float* x, const float* dy, float* dw, float* work,
-                               int64_t l2_bytes) {
-  const int64_t C = g.C, O = g.O, OB = blocks(g), O16 = OB * kBlock, dU = 16 * C * O16;
-  const WinoPlan P = wino_plan(g, 1, l2_bytes);
-  const int64_t TB = wgrad_tiles(g, l2_bytes), nblocks = (P.tiles + TB - 1) / TB;
-  const bool slots = wgrad_slots(g);
-  float* M = work;  // [xi][c][O16]: dL/dU (slots: kSlots of them)
-  float* blockbuf = M + (slots ? kSlots : 1) * dU;
+template <int M>
+void backward_weights_m(const Geom& g, const float* x, const float* dy, float* dw, float* work, int64_t l2_bytes) {
+  constexpr int NP = Wino<M>::P;
+  const int64_t C = g.C, O = g.O, OB = blocks(g), O16 = OB * kBlock, dU = NP * C * O16;
+  const WinoPlan P = wino_plan(g, 1, l2_bytes, M);
+  const int64_t TB = wgrad_tiles(g, NP, l2_bytes), nblocks = (P.tiles + TB - 1) / TB;
+  const bool slots = wgrad_slots(g, NP);
+  float* Md = work;  // [xi][c][O16]: dL/dU (slots: kSlots of them)
+  float* blockbuf = Md + (slots ? kSlots : 1) * dU;
 #pragma omp parallel
   {
     if (slots) {
-      float* V = blockbuf + int64_t(omp_get_thread_num()) * 16 * TB * (C + O16);  // this thread's block
-      float* Yh = V + 16 * TB * C;
+      float* V = blockbuf + int64_t(omp_get_thread_num()) * NP * TB * (C + O16);  // this thread's block
+      float* Yh = V + NP * TB * C;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t sl = 0; sl < kSlots; ++sl) {
-        float* Ms = M + sl * dU;
+        float* Ms = Md + sl * dU;
         std::memset(Ms, 0, size_t(dU) * sizeof(float));
         for (int64_t b = sl; b < nblocks; b += kSlots) {
           const int64_t t0 = b * TB, nt = std::min(TB, P.tiles - t0);
-          for (int64_t j = 0; j < nt; ++j) wgrad_transform_tile(g, P, x, dy, t0 + j, j, TB, V, Yh);
-          for (int64_t it = 0; it < 16 * OB; ++it) wgrad_products(g, it / OB, it % OB, V, Yh, TB, nt, Ms);
+          for (int64_t j = 0; j < nt; ++j) wgrad_transform_tile<M>(g, P, x, dy, t0 + j, j, TB, V, Yh);
+          for (int64_t it = 0; it < NP * OB; ++it) wgrad_products(g, it / OB, it % OB, V, Yh, TB, nt, Ms);
         }
       }
       // the slots' sums, added in slot order into the first
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < dU; ++i) {
-        float v = M[i];
-        for (int64_t sl = 1; sl < kSlots; ++sl) v += M[sl * dU + i];
-        M[i] = v;
+        float v = Md[i];
+        for (int64_t sl = 1; sl < kSlots; ++sl) v += Md[sl * dU + i];
+        Md[i] = v;
       }
     } else {
       float* V = blockbuf;  // the shared block: [xi][TB][C] inputs, then [xi][TB][O16] gradients
-      float* Yh = V + 16 * TB * C;
+      float* Yh = V + NP * TB * C;
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < dU; ++i) M[i] = 0.0f;
+      for (int64_t i = 0; i < dU; ++i) Md[i] = 0.0f;
       for (int64_t b = 0; b < nblocks; ++b) {
         const int64_t t0 = b * TB, nt = std::min(TB, P.tiles - t0);
 #pragma omp for schedule(static)
-        for (int64_t j = 0; j < nt; ++j) wgrad_transform_tile(g, P, x, dy, t0 + j, j, TB, V, Yh);
+        for (int64_t j = 0; j < nt; ++j) wgrad_transform_tile<M>(g, P, x, dy, t0 + j, j, TB, V, Yh);
         // one item per (xi, output block)
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < 16 * OB; ++it) wgrad_products(g, it / OB, it % OB, V, Yh, TB, nt, M);
+        for (int64_t it = 0; it < NP * OB; ++it) wgrad_products(g, it / OB, it % OB, V, Yh, TB, nt, Md);
       }
     }
     // dw[o][kh][kw][c] = (G^T dU G)[kh][kw] for 8 output channels at a time
 #pragma omp for schedule(static)
     for (int64_t co = 0; co < C * (O / 8); ++co) {
       const int64_t c = co / (O / 8), o = co % (O / 8) * 8;
-      __m256 m[16], gw[9];
-      for (int xi = 0; xi < 16; ++xi) m[xi] = _mm256_loadu_ps(M + (xi * C + c) * O16 + o);
-      weight_grad_transform(m, gw);
+      __m256 m[NP], gw[9];
+      for (int xi = 0; xi < NP; ++xi) m[xi] = _mm256_loadu_ps(Md + (xi * C + c) * O16 + o);
+      WinoGrad<M>::weights(m, gw);
       alignas(32) float out[9][8];
       for (int k = 0; k < 9; ++k) _mm256_store_ps(out[k], gw[k]);
       for (int q = 0; q < 8; ++q)
         for (int k = 0; k < 9; ++k) dw[((o + q) * 9 + k) * C + c] = out[k][q];
     }
   }
+}
+
+}  // namespace
+
+int64_t winograd_wgrad_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes) {
+  const int64_t NP = (m + 2) * (m + 2);
+  const int64_t TB = wgrad_tiles(g, NP, l2_bytes), O16 = blocks(g) * kBlock, dU = NP * g.C * O16;
+  const int64_t block = NP * TB * (g.C + O16);
+  return wgrad_slots(g, NP) ? kSlots * dU + threads * block : dU + block;
+}
+
+void winograd_backward_weights(const Geom& g, int m, const float* x, const float* dy, float* dw, float* work,
+                               int64_t l2_bytes) {
+  if (m == 4) backward_weights_m<4>(g, x, dy, dw, work, l2_bytes);
+  else backward_weights_m<2>(g, x, dy, dw, work, l2_bytes);
 }
 
 }  // namespace senet::cpu::dconv

@@ -169,35 +169,35 @@ export function winogradMag(
 }
 
 /**
- * Error magnitude of the Winograd F(2x2, 3x3) weight gradient (stride 1,
+ * Error magnitude of the Winograd F(m x m, 3x3) weight gradient (stride 1,
  * groups 1): dW = G^T (sum over tiles of (A dY A^T) . (B^T d B)) G with
  * every value and coefficient replaced by its absolute value, per weight.
  */
 export function winogradWgradMag(
-  x: ArrayLike<number>, xs: readonly number[], dy: ArrayLike<number>, ws: readonly number[], p: ConvP,
+  x: ArrayLike<number>, xs: readonly number[], dy: ArrayLike<number>, ws: readonly number[], p: ConvP, m: 2 | 4 = 2,
 ): Float64Array {
   const [N, , , C] = xs as [number, number, number, number];
   const O = ws[0]!;
   const [, Ho, Wo] = conv2dShape(xs, ws, p) as [number, number, number, number];
-  const A = [[1, 0], [1, 1], [1, 1], [0, 1]]; // |A|
-  const GT = [[1, 0.5, 0.5, 0], [0, 0.5, 0.5, 0], [0, 0.5, 0.5, 1]]; // |G^T|
-  const dU = new Float64Array(O * C * 16);
-  const V = new Float64Array(C * 16), Y = new Float64Array(O * 16);
+  const { G, AT } = ABS[m]; // |A| = |A^T|^T, |G^T| = |G|^T
+  const A = m + 2, P = A * A;
+  const dU = new Float64Array(O * C * P);
+  const V = new Float64Array(C * P), Y = new Float64Array(O * P);
   for (let n = 0; n < N; n++)
-    for (let ty = 0; ty < Ho; ty += 2)
-      for (let tx = 0; tx < Wo; tx += 2) {
-        absInputTile(x, xs, p, n, ty, tx, V);
+    for (let ty = 0; ty < Ho; ty += m)
+      for (let tx = 0; tx < Wo; tx += m) {
+        absInputTile(x, xs, p, n, ty, tx, V, m);
         Y.fill(0);
-        for (let i = 0; i < 2; i++)
-          for (let k = 0; k < 2; k++) {
+        for (let i = 0; i < m; i++)
+          for (let k = 0; k < m; k++) {
             if (ty + i >= Ho || tx + k >= Wo) continue;
             for (let o = 0; o < O; o++) {
               const g = Math.abs(dy[((n * Ho + ty + i) * Wo + tx + k) * O + o]!);
-              for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) Y[o * 16 + a * 4 + e] += A[a]![i]! * g * A[e]![k]!;
+              for (let a = 0; a < A; a++) for (let e = 0; e < A; e++) Y[o * P + a * A + e] += AT[i]![a]! * g * AT[k]![e]!;
             }
           }
         for (let o = 0; o < O; o++)
-          for (let c = 0; c < C; c++) for (let q = 0; q < 16; q++) dU[(o * C + c) * 16 + q] += Y[o * 16 + q]! * V[c * 16 + q]!;
+          for (let c = 0; c < C; c++) for (let q = 0; q < P; q++) dU[(o * C + c) * P + q] += Y[o * P + q]! * V[c * P + q]!;
       }
   const dw = new Float64Array(O * 9 * C);
   for (let o = 0; o < O; o++)
@@ -205,7 +205,7 @@ export function winogradWgradMag(
       for (let kh = 0; kh < 3; kh++)
         for (let kw = 0; kw < 3; kw++) {
           let s = 0;
-          for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) s += GT[kh]![a]! * dU[(o * C + c) * 16 + a * 4 + e]! * GT[kw]![e]!;
+          for (let a = 0; a < A; a++) for (let e = 0; e < A; e++) s += G[a]![kh]! * dU[(o * C + c) * P + a * A + e]! * G[e]![kw]!;
           dw[((o * 3 + kh) * 3 + kw) * C + c] = s;
         }
   return dw;
