@@ -33,6 +33,7 @@
  */
 import { util, type BackendValues, type DataId, type DataType, type TensorInfo } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { SenetError } from '../errors.js';
 import { addon, type NativeHandle } from '../native.js';
 import { computeLazy, releaseLazy, type Facts, type Lazy } from './provenance.js';
 import { sameShape } from './kernels/util.js';
@@ -152,6 +153,13 @@ export class SenetBackend extends MathBackendCPU {
     super();
     this.device = opts.device ?? 'cpu';
     this.nativeEnabled = opts.native ?? true;
+    // A device this process does not have would send every kernel to the
+    // JavaScript cpu kernels (each native call failing): say so instead.
+    const info = addon.info();
+    if (!info.devices.includes(this.device)) {
+      const why = !info.cuda ? 'this build of senet has no CUDA' : info.cudaUnavailable ? `CUDA: ${info.cudaUnavailable}` : 'no such device';
+      throw new SenetError('SENET_DEVICE', `senet/tfjs: expected device one of ${info.devices.join(', ')} (SENET_TFJS_DEVICE or the device option), got '${this.device}' (${why})`);
+    }
   }
 
   private entry(dataId: DataId): TensorEntry {
