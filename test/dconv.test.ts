@@ -43,7 +43,7 @@ const UNCOVERED: ConvCase[] = [
   { name: 'grouped', xs: [1, 5, 5, 32], ws: [32, 3, 3, 16], p: P([1, 1], [1, 1, 1, 1], [1, 1], 2), bias: false },
 ];
 
-// Winograd F(2x2, 3x3): partial tiles at the bottom/right, channel tails
+// Winograd (both tiles): partial tiles at the bottom/right, channel tails
 // (C % 8), a last block of 8 output channels, pads 0..2 and asymmetric, a
 // single-output map, several tile blocks and items.
 const WINO_CASES: ConvCase[] = [
@@ -321,13 +321,16 @@ test('winograd weight gradient matches the reference dw within its error bound; 
   try {
     setIsa('avx2');
     addon._gconvConfig({ winograd: 'on' });
-    // WINO_CASES (small dU: the fixed-slot schedule; the last one, 147 tiles
-    // in blocks of 48, spreads over 4 slots) plus one with a large dU.
+    // WINO_CASES (small dU: the fixed-slot schedule; under F(2x2) the last
+    // one, 147 tiles in blocks of 48, spreads over 4 slots; under F(4x4) the
+    // wide case's 49 tiles over 2) plus ones with a large dU.
     const cases: ConvCase[] = [
       ...WINO_CASES,
       // dU of 128 x 160 (10.5 MB in 8 slots): the shared-block schedule; 72
       // tiles in blocks of 56 (2 x L2 / 18 KiB per tile at 512 KiB of L2)
       { name: 'wino wgrad: 128 -> 160 (shared blocks, two of them)', xs: [2, 12, 12, 128], ws: [160, 3, 3, 128], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
+      // F(4x4): 72 tiles, 41 KiB each: two shared blocks of 48 (F(2x2): 288 tiles in six of 56)
+      { name: 'wino wgrad: 128 -> 160, batch 8 (two F(4x4) shared blocks)', xs: [8, 12, 12, 128], ws: [160, 3, 3, 128], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: false },
     ];
     for (const m of [2, 4] as const) {
       addon._gconvConfig({ winogradTile: m });
@@ -353,6 +356,7 @@ test('winograd weight gradient matches the reference dw within its error bound; 
       }
     }
     addon._gconvConfig({ winogradTile: 'auto' });
+    t.is(addon._gconvConfig({}).winogradTile, 'auto');
     const c0 = WINO_CASES[0]!;
     t.is(backwardFilter(c0, convSetup(c0, 5), true).taken, 0, 'with a bias gradient: not winograd');
     for (const c of WINO_UNCOVERED) t.is(backwardFilter(c, convSetup(c, 6)).taken, 0, `${c.name}: not taken`);
@@ -363,6 +367,7 @@ test('winograd weight gradient matches the reference dw within its error bound; 
     t.is(backwardFilter(c32, convSetup(c32, 8)).taken, 1, 'auto: 32 -> 32 taken');
     t.is(backwardFilter(c16, convSetup(c16, 9)).taken, 0, 'auto: 16 -> 16 not taken');
   } finally {
+    addon._gconvConfig({ winogradTile: 'auto' });
     restore(threads);
   }
 });

@@ -77,8 +77,9 @@ test('eval: conv + batch norm folded where the output outnumbers the weights, wi
   const xt = tensor(Float32Array.from(x), xs);
   const ref = reference(Float64Array.from(Float32Array.from(x)), xs, p);
   const want = ref.y.map((v) => Math.max(0, v));
-  // Roundings along a path: the 72-term sum, k (add, rsqrt, mul: 3), w * k,
-  // the bias (sub, mul, add: 3), its addition: 72 + 8.
+  // Roundings along a path: the 72-term sum, k (add, rsqrt as 1/sqrt: 2,
+  // mul: 4), w * k, the bias (sub, mul, add: 3), its addition: at most
+  // 72 + 6 of them; k = 80.
   const folded = counting(p.bn, () => seq.forward(xt));
   t.is(folded.calls, 0, '4 x 6 x 5 x 16 outputs > 16 x 3 x 3 x 8 weights: folded');
   assertClose(t, folded.y, want, { mag: ref.mag, k: 80, name: 'folded' });

@@ -74,15 +74,17 @@ export class Conv2d extends Module {
     if (x.shape[0]! * ho * wo * this.outChannels <= w.size) return null;
     this.clearSaved();
     bn.clearSaved();
-    const eps = full([1], bn.opts.eps), ve = binary(bn.runningVar, eps, 'add'), r = unary(ve, 'rsqrt'), k = binary(r, bn.weight.value, 'mul');
-    const k4 = k.reshape([this.outChannels, 1, 1, 1]), wk = binary(w, k4, 'mul');
-    const centred = this.bias ? binary(this.bias.value, bn.runningMean, 'sub') : null;
-    const mk = binary(centred ?? bn.runningMean, k, 'mul');
-    const bias = binary(bn.bias.value, mk, centred ? 'add' : 'sub');
+    const tmp: Tensor[] = [];
+    const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
     try {
-      return conv2d(x, wk, bias, this.opts);
+      const eps = t(full([1], bn.opts.eps, { device: w.device }));
+      const k = t(binary(t(unary(t(binary(bn.runningVar, eps, 'add')), 'rsqrt')), bn.weight.value, 'mul'));
+      const wk = t(binary(w, t(k.reshape([this.outChannels, 1, 1, 1])), 'mul'));
+      const centred = this.bias ? t(binary(this.bias.value, bn.runningMean, 'sub')) : null;
+      const mk = t(binary(centred ?? bn.runningMean, k, 'mul'));
+      return conv2d(x, wk, t(binary(bn.bias.value, mk, centred ? 'add' : 'sub')), this.opts);
     } finally {
-      for (const t of [eps, ve, r, k, k4, wk, centred, mk, bias]) t?.dispose();
+      for (const v of tmp) v.dispose();
     }
   }
 

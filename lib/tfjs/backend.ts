@@ -151,7 +151,7 @@ export class SenetBackend extends MathBackendCPU {
 
   constructor(opts: SenetBackendOptions = {}) {
     super();
-    this.device = opts.device ?? 'cpu';
+    this.device = opts.device === 'cuda' ? 'cuda:0' : (opts.device ?? 'cpu');
     this.nativeEnabled = opts.native ?? true;
     // A device this process does not have would send every kernel to the
     // JavaScript cpu kernels (each native call failing): say so instead.

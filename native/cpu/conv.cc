@@ -281,7 +281,10 @@ bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 32 
 // 10.5 ms, 28x28x128 13.0 / 8.9, 14x14x256 12.2 / 11.1, 7x7x512 18.5 /
 // 17.5; the bench's small SE-ResNet stages at batch 128 28x28x16 4.3 /
 // 3.2, 14x14x32 2.9 / 2.6, 7x7x64 2.8 / 1.9.
-int winograd_tile() { return g_wino_tile.load() ? g_wino_tile.load() : 4; }
+int winograd_tile() {
+  const int t = g_wino_tile.load();  // (once: _gconvConfig may change it meanwhile)
+  return t ? t : 4;
+}
 
 // The weight gradient's tile: F(4x4, 3x3) too unless forced (with the
 // forward's). Against F(2x2), interleaved in one process with another job
@@ -291,7 +294,7 @@ int winograd_tile() { return g_wino_tile.load() ? g_wino_tile.load() : 4; }
 // 29.9, 7x7x512 59.0 -> 49.7. With 16 channels it still did not beat the
 // grouped kernels / oneDNN (28x28x16 9.8 vs 9.5 ms, 14x14x16 4.3 vs 3.0),
 // so winograd_wgrad_faster keeps its 32-channel floor.
-int winograd_wgrad_tile() { return g_wino_tile.load() ? g_wino_tile.load() : 4; }
+int winograd_wgrad_tile() { return winograd_tile(); }
 
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
@@ -351,16 +354,16 @@ bool use_dense_direct(const gconv::Geom& g, const Conv2dParams& p, Isa isa) {
   return m == 1 || (m < 0 && dense_direct_faster(g));
 }
 
-// Winograd F(2x2, 3x3) (dconv.h) for 3x3 stride-1 dense forward
-// convolutions on AVX2: forced by SENET_WINOGRAD=1 / _gconvConfig({winograd:
-// 'on'}); automatically where winograd_faster says.
+// Winograd F(m x m, 3x3) (dconv.h) for 3x3 stride-1 dense convolutions on
+// AVX2: forced by SENET_WINOGRAD=1 / _gconvConfig({winograd: 'on'});
+// automatically where winograd_faster (winograd_wgrad_faster) says.
 bool use_winograd(const gconv::Geom& g, const Conv2dParams& p, Isa isa, bool wgrad = false) {
   if (isa != Isa::Avx2) return false;
   const dconv::Geom D = dense_geom(g);
   if (!dconv::winograd_covers(D, p.groups, g.O, p.dil_h, p.dil_w)) return false;
   // The transformed weights (forward), or dL/dU (weight gradient): both
-  // 16 x C x O floats.
-  if (!copies_fit(dconv::winograd_weight_floats(D, 4))) return false;
+  // (m + 2)^2 x C x O floats.
+  if (!copies_fit(dconv::winograd_weight_floats(D, winograd_tile()))) return false;
   const int m = winograd_mode();
   return m == 1 || (m < 0 && (wgrad ? winograd_wgrad_faster(g) : winograd_faster(g)));
 }
@@ -404,7 +407,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const std::optional<Tens
     if (m == 4) ++g_wino4_calls;
     CpuStream::get().enqueue(op, [D, m, x, w, bias, y] {
       const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();
-      float* upack = static_cast<float*>(scratch(8, size_t(dconv::winograd_weight_floats(D, m)) * sizeof(float)));
+      // (none for the weight-stationary schedule, which transforms weights per block)
+      const int64_t pack = dconv::winograd_pack_floats(D, m, l2);
+      float* upack = pack ? static_cast<float*>(scratch(8, size_t(pack) * sizeof(float))) : nullptr;
       float* work =
           static_cast<float*>(scratch(9, size_t(dconv::winograd_work_floats(D, m, threads, l2)) * sizeof(float)));
       dconv::winograd_forward(D, m, x.f32(), w.f32(), bias ? bias->f32() : nullptr, y.f32(), upack, work, l2);

@@ -89,6 +89,9 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, f
 // both).
 bool winograd_covers(const Geom& g, int64_t groups, int64_t O, int64_t dil_h, int64_t dil_w);
 int64_t winograd_weight_floats(const Geom& g, int m);
+// What winograd_forward reads of upack: winograd_weight_floats, or 0 where
+// it runs weight-stationary (small maps of wide layers; dconv_avx2.cc).
+int64_t winograd_pack_floats(const Geom& g, int m, int64_t l2_bytes);
 int64_t winograd_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes);
 void winograd_forward(const Geom& g, int m, const float* x, const float* w, const float* bias, float* y,
                       float* upack, float* work, int64_t l2_bytes);

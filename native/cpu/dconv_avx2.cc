@@ -170,7 +170,7 @@ void forward(const Geom& g, const float* x, const float* w, const float* bias, f
   }
 }
 
-// ---- Winograd F(2x2, 3x3) (see dconv.h) ----
+// ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) (see dconv.h) ----
 
 namespace {
 
@@ -441,6 +441,10 @@ bool weight_stationary(const Geom& g, const WinoPlan& p) {
 }
 
 }  // namespace
+
+int64_t winograd_pack_floats(const Geom& g, int m, int64_t l2_bytes) {
+  return weight_stationary(g, wino_plan(g, 1, l2_bytes, m)) ? 0 : winograd_weight_floats(g, m);
+}
 
 int64_t winograd_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes) {
   const WinoPlan p = wino_plan(g, threads, l2_bytes, m);

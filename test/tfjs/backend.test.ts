@@ -467,9 +467,6 @@ test.serial('views lent to cpu kernels are released with their tensors: native m
   tf.dispose([x, s]);
 });
 
-// tfjs's contract (the webgl backend defers disposal for it; the debug-mode
-// profiler relies on it): a read started while a tensor is alive resolves
-// with its values even when the tensor is disposed before the data lands.
 test('a device the process does not have (SENET_TFJS_DEVICE=cuda without a GPU) is an error naming it and the devices there are, not a silent fall back to JavaScript kernels', (t) => {
   const have = senet.info().devices;
   const e = t.throws(() => new SenetBackend({ device: 'cuda:99' }), { instanceOf: senet.SenetError });
@@ -477,8 +474,12 @@ test('a device the process does not have (SENET_TFJS_DEVICE=cuda without a GPU) 
   t.regex(e?.message ?? '', new RegExp(`expected device one of ${have.join(', ')} \\(SENET_TFJS_DEVICE or the device option\\), got 'cuda:99'`));
   if (!have.includes('cuda:0')) t.throws(() => new SenetBackend({ device: 'cuda:0' }), { message: /got 'cuda:0' \((this build of senet has no CUDA|CUDA: .+)\)/ });
   t.is(new SenetBackend({ device: 'cpu' }).device, 'cpu');
+  if (have.includes('cuda:0')) t.is(new SenetBackend({ device: 'cuda' }).device, 'cuda:0', "'cuda' is cuda:0");
 });
 
+// tfjs's contract (the webgl backend defers disposal for it; the debug-mode
+// profiler relies on it): a read started while a tensor is alive resolves
+// with its values even when the tensor is disposed before the data lands.
 test('data() started before dispose resolves after it', async (t) => {
   const x = tf.randomNormal([64, 64, 8], 0, 1, 'float32', 5);
   const y = tf.relu(tf.conv2d(x as tf.Tensor3D, tf.ones([3, 3, 8, 8]), 1, 'same'));
