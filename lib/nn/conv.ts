@@ -68,10 +68,7 @@ export class Conv2d extends Module {
     const w = this.weight.value;
     if (this.training || bn.training || this.precision !== 'fp32' || bn.precision !== 'fp32' || x.dtype !== 'float32' || bn.channels !== this.outChannels)
       return null;
-    const p = conv2dParams('Conv2d', x.shape, w.shape, this.opts);
-    const ho = windowOut(x.shape[1]!, w.shape[1]!, p.stride[0], p.padding[0], p.padding[1], p.dilation[0]);
-    const wo = windowOut(x.shape[2]!, w.shape[2]!, p.stride[1], p.padding[2], p.padding[3], p.dilation[1]);
-    if (x.shape[0]! * ho * wo * this.outChannels <= w.size) return null;
+    if (this.outShape(x.shape).reduce((a, d) => a * d, 1) <= w.size) return null;
     this.clearSaved();
     bn.clearSaved();
     const tmp: Tensor[] = [];
@@ -105,12 +102,18 @@ export class Conv2d extends Module {
   }
 
   override profile(s: readonly number[], name = ''): import('./profile.js').Profile {
-    const p = conv2dParams('Conv2d', s, this.weight.value.shape, this.opts);
     const [, kh, kw, cg] = this.weight.value.shape as [number, number, number, number];
-    const ho = windowOut(s[1]!, kh, p.stride[0], p.padding[0], p.padding[1], p.dilation[0]);
-    const wo = windowOut(s[2]!, kw, p.stride[1], p.padding[2], p.padding[3], p.dilation[1]);
-    const out = [s[0]!, ho, wo, this.outChannels];
-    return this.row(name, out, s[0]! * ho * wo * this.outChannels * kh * kw * cg);
+    const out = this.outShape(s);
+    return this.row(name, out, out.reduce((a, d) => a * d, 1) * kh * kw * cg);
+  }
+
+  /** The output shape for input shape s (validated as conv2d does). */
+  private outShape(s: readonly number[]): number[] {
+    const w = this.weight.value.shape;
+    const p = conv2dParams('Conv2d', s, w, this.opts);
+    const ho = windowOut(s[1]!, w[1]!, p.stride[0], p.padding[0], p.padding[1], p.dilation[0]);
+    const wo = windowOut(s[2]!, w[2]!, p.stride[1], p.padding[2], p.padding[3], p.dilation[1]);
+    return [s[0]!, ho, wo, this.outChannels];
   }
 
   override clearSaved(): void {

@@ -273,7 +273,7 @@ bool winograd_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 16 && g.O
 // 4.4 ms at 28x28, batch 128: the transforms outweigh 16 x 16 products).
 bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 32 && g.O >= 32; }
 
-// The forward's tile: F(4x4, 3x3) unless forced (_gconvConfig({winogradTile})).
+// The Winograd tile: F(4x4, 3x3) unless forced (_gconvConfig({winogradTile})).
 // Its 4x fewer multiplies (F(2x2): 2.25x) outweighed its larger transforms
 // and, on maps of 7 or 14, its tiles' overhang past the output, on every
 // shape measured (2 Zen3 cores, F(2x2) / F(4x4) interleaved in one
@@ -281,20 +281,19 @@ bool winograd_wgrad_faster(const gconv::Geom& g) { return g.G == 1 && g.C >= 32 
 // 10.5 ms, 28x28x128 13.0 / 8.9, 14x14x256 12.2 / 11.1, 7x7x512 18.5 /
 // 17.5; the bench's small SE-ResNet stages at batch 128 28x28x16 4.3 /
 // 3.2, 14x14x32 2.9 / 2.6, 7x7x64 2.8 / 1.9.
-int winograd_tile() {
-  const int t = g_wino_tile.load();  // (once: _gconvConfig may change it meanwhile)
-  return t ? t : 4;
-}
-
-// The weight gradient's tile: F(4x4, 3x3) too unless forced (with the
-// forward's). Against F(2x2), interleaved in one process with another job
-// loading the machine: the small SE-ResNet's layers at batch 128 28x28x16
+//
+// The weight gradient takes the same tile. Against F(2x2), interleaved in
+// one process with another job loading the machine: the small SE-ResNet's
+// layers at batch 128 28x28x16
 // 9.0 -> 4.7 ms, 14x14x32 5.5 -> 4.5, 7x7x64 5.1 -> 4.1; ResNet-50's at
 // batch 16 56x56x64 32.6 -> 21.8, 28x28x128 29.9 -> 20.5, 14x14x256 33.5 ->
 // 29.9, 7x7x512 59.0 -> 49.7. With 16 channels it still did not beat the
 // grouped kernels / oneDNN (28x28x16 9.8 vs 9.5 ms, 14x14x16 4.3 vs 3.0),
 // so winograd_wgrad_faster keeps its 32-channel floor.
-int winograd_wgrad_tile() { return winograd_tile(); }
+int winograd_tile() {
+  const int t = g_wino_tile.load();  // (once: _gconvConfig may change it meanwhile)
+  return t ? t : 4;
+}
 
 // A kernel-choice mode: -1 automatic, 0 never, 1 whenever covered; read
 // from the environment variable `env` (0 or 1) on first use.
@@ -603,7 +602,7 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
     ++g_wino_calls;
     Tensor dw = empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter");
     const dconv::Geom D = dense_geom(G);
-    const int m = winograd_wgrad_tile();
+    const int m = winograd_tile();
     if (m == 4) ++g_wino4_calls;
     CpuStream::get().enqueue("conv2dBackwardFilter", [D, m, dy, x, dw] {
       const int64_t l2 = int64_t(l2_cache_bytes()), threads = omp_get_max_threads();

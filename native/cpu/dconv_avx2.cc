@@ -337,6 +337,9 @@ struct Wino<4> {
   }
 };
 
+// Positions of an F(m x m, 3x3) tile: (m + 2)^2.
+constexpr int64_t positions(int64_t m) { return (m + 2) * (m + 2); }
+
 struct WinoPlan {
   int64_t m;  // output tile size (F(m x m, 3x3))
   int64_t TY, TX, tiles, TB, blocks, osplit, items;
@@ -344,7 +347,6 @@ struct WinoPlan {
 
 WinoPlan wino_plan(const Geom& g, int64_t threads, int64_t l2_bytes, int64_t m = 2) {
   WinoPlan p;
-  const int64_t positions = (m + 2) * (m + 2);
   p.m = m;
   p.TY = (g.Ho + m - 1) / m, p.TX = (g.Wo + m - 1) / m, p.tiles = g.N * p.TY * p.TX;
   // Tiles per work item: their transformed inputs (positions x TB x C
@@ -353,7 +355,7 @@ WinoPlan wino_plan(const Geom& g, int64_t threads, int64_t l2_bytes, int64_t m =
   // each other on ResNet-50's four 3x3 stages at batch 16 (F(2x2)); F(4x4)
   // at 14x14x256 and 7x7x512 ran 1.13-1.4x faster with 12 tiles than with
   // 6 (each item streams all transformed weights from memory once).
-  const int64_t fit = l2_bytes / 2 / (positions * g.C * int64_t(sizeof(float)));
+  const int64_t fit = l2_bytes / 2 / (positions(m) * g.C * int64_t(sizeof(float)));
   p.TB = std::clamp<int64_t>(fit / kMaxTile * kMaxTile, 2 * kMaxTile, 8 * kMaxTile);
   p.blocks = (p.tiles + p.TB - 1) / p.TB;
   const int64_t OB = blocks(g);
@@ -419,7 +421,7 @@ bool winograd_covers(const Geom& g, int64_t groups, int64_t O, int64_t dil_h, in
   return covers(groups, O, dil_h, dil_w) && g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1;
 }
 
-int64_t winograd_weight_floats(const Geom& g, int m) { return blocks(g) * (m + 2) * (m + 2) * g.C * kBlock; }
+int64_t winograd_weight_floats(const Geom& g, int m) { return blocks(g) * positions(m) * g.C * kBlock; }
 
 namespace {
 
@@ -436,8 +438,7 @@ namespace {
 // alternating processes, another job loading the machine); with 2x more
 // channels than tiles (14x14x256 -> 512) it ran no faster (42.3 / 43.9).
 bool weight_stationary(const Geom& g, const WinoPlan& p) {
-  const int64_t positions = (p.m + 2) * (p.m + 2);
-  return blocks(g) * kBlock >= 4 * p.tiles && positions * p.tiles * g.C * int64_t(sizeof(float)) <= (int64_t(16) << 20);
+  return blocks(g) * kBlock >= 4 * p.tiles && positions(p.m) * p.tiles * g.C * int64_t(sizeof(float)) <= (int64_t(16) << 20);
 }
 
 }  // namespace
@@ -448,9 +449,8 @@ int64_t winograd_pack_floats(const Geom& g, int m, int64_t l2_bytes) {
 
 int64_t winograd_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes) {
   const WinoPlan p = wino_plan(g, threads, l2_bytes, m);
-  const int64_t positions = (m + 2) * (m + 2);
-  if (weight_stationary(g, p)) return positions * (p.tiles * g.C + threads * (g.C + p.TB) * kBlock);
-  return threads * positions * p.TB * (g.C + kBlock);
+  if (weight_stationary(g, p)) return positions(m) * (p.tiles * g.C + threads * (g.C + p.TB) * kBlock);
+  return threads * positions(m) * p.TB * (g.C + kBlock);
 }
 
 namespace {
@@ -835,7 +835,7 @@ void backward_weights_m(const Geom& g, const float* x, const float* dy, float* d
 }  // namespace
 
 int64_t winograd_wgrad_work_floats(const Geom& g, int m, int64_t threads, int64_t l2_bytes) {
-  const int64_t NP = (m + 2) * (m + 2);
+  const int64_t NP = positions(m);
   const int64_t TB = wgrad_tiles(g, NP, l2_bytes), O16 = blocks(g) * kBlock, dU = NP * g.C * O16;
   const int64_t block = NP * TB * (g.C + O16);
   return wgrad_slots(g, NP) ? kSlots * dU + threads * block : dU + block;

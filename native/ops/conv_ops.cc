@@ -101,10 +101,9 @@ SENET_BINDING(conv2dBackwardFilter) {
 // winograd, winogradCalls, winogradTile, winograd4Calls, bwdAsFwd,
 // bwdAsFwdCalls}: test and benchmark hook choosing between oneDNN and the
 // direct grouped kernels (mode, as SENET_GCONV=1/0), the direct dense
-// forward kernel (dense, as SENET_DCONV=1/0), the Winograd F(2x2, 3x3)
-// forward (winograd, as SENET_WINOGRAD=1/0; it comes before the dense
-// kernel where both may run) and its tile (F(2x2) or F(4x4, 3x3), the
-// weight gradient's too) and backward data of stride-1 dense
+// forward kernel (dense, as SENET_DCONV=1/0), the Winograd forward and
+// weight gradient (winograd, as SENET_WINOGRAD=1/0; it comes before the dense
+// kernel where both may run) and their tile (F(2x2) or F(4x4, 3x3)) and backward data of stride-1 dense
 // convolutions as the forward of the flipped filter (bwdAsFwd, as
 // SENET_BWD_AS_FWD=1/0); without options it only reports. The *Calls
 // fields count the ops dispatched to each so far.
