@@ -8,7 +8,7 @@
  * module's result the same either way within that bound.
  */
 import test from 'ava';
-import { nn, tensor, type Tensor } from '../lib/index.js';
+import { memory, nn, tensor, type Tensor } from '../lib/index.js';
 import { abs, assertClose } from './helpers/compare.js';
 import { Rng } from './helpers/rng.js';
 import { read } from './helpers/tensors.js';
@@ -96,6 +96,13 @@ test('eval: conv + batch norm folded where the output outnumbers the weights, wi
   const p2 = pair(8, 16, 6);
   const apart = new Sequential(p2.conv, new ReLU(), p2.bn).eval();
   t.is(counting(p2.bn, () => apart.forward(xt)).calls, 1, 'conv, relu, bn: not folded');
+  // bad input on the folded path: the convolution's own error, nothing folded or leaked
+  seq.eval();  // (clears what the training forward saved)
+  const before = memory().devices['cpu']!.tensors;
+  const bad = tensor(new Float32Array(4 * 6 * 5 * 3), [4, 6, 5, 3]);
+  t.throws(() => seq.forward(bad), { code: 'SENET_SHAPE', message: /Conv2d: expected w OHWI with 3 input channels per group \(x has 3 channels, groups 1\), got shape \[16,3,3,8\]/ });
+  bad.dispose();
+  t.is(memory().devices['cpu']!.tensors, before, 'no tensor left behind');
   for (const v of [xt, x1]) v.dispose();
 });
 
