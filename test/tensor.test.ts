@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import {
   Tensor, tensor, zeros, ones, full, randn, randu, tidy, keep, dispose, memory, sync, syncSync, setSeed, conv2d,
   softmaxCrossEntropy, emptyCache, SenetError, info, relu, add, type SenetErrorCode,
@@ -223,4 +224,37 @@ test.serial('_streamProfile: times the tasks the CPU stream runs, per op, and re
   const q = addon._streamProfile({ on: false })!;
   t.deepEqual(q.ops, []);
   for (const v of [x, ...ys, z]) v.dispose();
+});
+
+test('the host cache keeps what the program has had in use at once, past SENET_CPU_CACHE_MB, and no more', (t) => {
+  // In a child process: the limit is read once, at the first allocation.
+  const script = `
+    import { zeros, dispose, syncSync, memory, emptyCache } from ${JSON.stringify(new URL('../lib/index.js', import.meta.url).href)};
+    const cpu = () => { syncSync(); const c = memory().devices.cpu; return { cached: c.cachedBytes, hits: c.cacheHits, misses: c.cacheMisses }; };
+    const MB = 1 << 20, out = {};
+    const round = () => dispose([zeros([2 * MB]), zeros([2 * MB]), zeros([2 * MB])]); // 8 MiB each, all in use at once
+    const start = cpu();
+    round(); out.first = cpu();
+    round(); out.second = cpu();
+    const big = zeros([10 * MB]); out.big = cpu(); dispose(big); out.bigFreed = cpu();
+    emptyCache(); out.emptied = cpu();
+    dispose(zeros([2 * MB])); out.after = cpu();
+    for (const k of Object.keys(out)) { out[k].hits -= start.hits; out[k].misses -= start.misses; }
+    console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, SENET_CPU_CACHE_MB: '1', SENET_CPU_SYNC: '1' }, encoding: 'utf8',
+  });
+  t.is(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, { cached: number; hits: number; misses: number }>;
+  const MiB = 1 << 20;
+  // 24 MiB were in use at once: their blocks stay cached although the limit is 1 MiB ...
+  t.deepEqual(o['first'], { cached: 24 * MiB, hits: 0, misses: 3 });
+  // ... so the same step again takes them from the cache instead of the system
+  t.deepEqual(o['second'], { cached: 24 * MiB, hits: 3, misses: 3 });
+  // a 40 MiB block: in use 40 + cached 24 is past the peak, so the 8 MiB blocks go back to the system
+  t.deepEqual(o['big'], { cached: 0, hits: 3, misses: 4 });
+  t.deepEqual(o['bigFreed'], { cached: 40 * MiB, hits: 3, misses: 4 });
+  // emptyCache gives everything back and forgets the peak
+  t.is(o['emptied']!.cached, 0);
+  t.deepEqual(o['after'], { cached: 8 * MiB, hits: 3, misses: 5 });
 });

@@ -6,8 +6,11 @@
 // cache each allocation is a fresh mmap whose first touch page-faults
 // (about 25k faults per 100 MB), which would cost more than the SE kernel
 // itself. Blocks of 4 MiB and more are 2 MiB aligned and advised for
-// transparent huge pages. The cache is bounded (SENET_CPU_CACHE_MB, default
-// a quarter of physical memory) and emptied by emptyCache().
+// transparent huge pages. The footprint (blocks in use plus cached) is
+// bounded by the larger of SENET_CPU_CACHE_MB (default a quarter of physical
+// memory) and the most the program has had in use at once since the start
+// or the last emptyCache(), which gives every cached block back; a new
+// block evicts cached ones of other sizes, largest first, to stay within.
 #pragma once
 
 #include <cstddef>
