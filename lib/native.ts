@@ -90,6 +90,8 @@ export interface NativeAddon {
     bwdAsFwd?: 'auto' | 'on' | 'off';
     /** the Winograd forward's and weight gradient's tile: F(2x2, 3x3) or F(4x4, 3x3) */
     winogradTile?: 'auto' | 2 | 4;
+    /** the 1x1 convolutions' weight gradient on senet's own matrix product (cpu/pwgrad.h) */
+    pointwise?: 'auto' | 'on' | 'off';
   }): {
     mode: 'auto' | 'on' | 'off';
     calls: number;
@@ -101,6 +103,8 @@ export interface NativeAddon {
     winograd4Calls: number;
     bwdAsFwd: 'auto' | 'on' | 'off';
     bwdAsFwdCalls: number;
+    pointwise: 'auto' | 'on' | 'off';
+    pointwiseCalls: number;
   };
   /** float32 <-> bfloat16 (CUDA tensors; a CPU tensor only to its own dtype) */
   cast(x: H, dtype: string): H;

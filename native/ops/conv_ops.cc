@@ -5,6 +5,7 @@
 #include "core/stream.h"
 #include "cpu/dconv.h"
 #include "cpu/gconv.h"
+#include "cpu/pwgrad.h"
 #include "cpu/ops.h"
 #include "ops/registry.h"
 
@@ -111,7 +112,8 @@ SENET_BINDING(_gconvConfig) {
   OpArgs A(info, "_gconvConfig");
   auto o = A.options(0);
   const auto mode = opt_mode(A.op(), o, "mode"), dense = opt_mode(A.op(), o, "dense"),
-             wino = opt_mode(A.op(), o, "winograd"), flip = opt_mode(A.op(), o, "bwdAsFwd");
+             wino = opt_mode(A.op(), o, "winograd"), flip = opt_mode(A.op(), o, "bwdAsFwd"),
+             pw = opt_mode(A.op(), o, "pointwise");
   std::optional<int> tile;
   if (o.Has("winogradTile")) {
     const Napi::Value v = o.Get("winogradTile");
@@ -120,7 +122,8 @@ SENET_BINDING(_gconvConfig) {
       tile = int(v.As<Napi::Number>().DoubleValue());
     else fail(Code::Arg, A.op(), "winogradTile", "one of 'auto', 2, 4", describe(v));
   }
-  if (mode || dense || wino || flip || tile) CpuStream::get().sync();
+  if (mode || dense || wino || flip || tile || pw) CpuStream::get().sync();
+  if (pw) cpu::pwgrad_config(*pw);
   if (tile) cpu::winograd_tile_config(*tile);
   if (mode) cpu::gconv_config(*mode);
   if (dense) cpu::dconv_config(*dense);
@@ -138,6 +141,8 @@ SENET_BINDING(_gconvConfig) {
   r.Set("winograd4Calls", double(cpu::winograd4_calls()));
   r.Set("bwdAsFwd", mode_name(cpu::bwd_as_fwd_mode()));
   r.Set("bwdAsFwdCalls", double(cpu::bwd_as_fwd_calls()));
+  r.Set("pointwise", mode_name(cpu::pwgrad_mode()));
+  r.Set("pointwiseCalls", double(cpu::pwgrad_calls()));
   return r;
 }
 
