@@ -239,6 +239,10 @@ test('the host cache keeps what the program has had in use at once, past SENET_C
     const big = zeros([10 * MB]); out.big = cpu(); dispose(big); out.bigFreed = cpu();
     emptyCache(); out.emptied = cpu();
     dispose(zeros([2 * MB])); out.after = cpu();
+    // a hit empties the 16 MiB bin; the next miss evicts past it (to the 8 MiB block)
+    emptyCache();
+    dispose([zeros([2 * MB]), zeros([4 * MB])]);
+    const c16 = zeros([4 * MB]), big2 = zeros([10 * MB]); out.emptyBin = cpu(); dispose([c16, big2]);
     for (const k of Object.keys(out)) { out[k].hits -= start.hits; out[k].misses -= start.misses; }
     console.log(JSON.stringify(out));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
@@ -257,4 +261,5 @@ test('the host cache keeps what the program has had in use at once, past SENET_C
   // emptyCache gives everything back and forgets the peak
   t.is(o['emptied']!.cached, 0);
   t.deepEqual(o['after'], { cached: 8 * MiB, hits: 3, misses: 5 });
+  t.deepEqual(o['emptyBin'], { cached: 0, hits: 4, misses: 8 });
 });

@@ -96,6 +96,10 @@ void* allocate(size_t bytes) {
     // until the footprint with it fits the bound.
     while (c.cached > 0 && c.in_use + c.cached > bound(c)) {
       auto last = std::prev(c.bins.end());
+      if (last->second.empty()) {  // (a bin a hit emptied)
+        c.bins.erase(last);
+        continue;
+      }
       evicted.push_back(last->second.back());
       last->second.pop_back();
       c.cached -= last->first;
