@@ -118,7 +118,7 @@ export interface NativeAddon {
   conv2dBackwardFilter(dy: H, x: H, wShape: number[], withBias: boolean, o: Opts): [H, H | null];
   batchNormTrain(x: H, g: H, b: H, rm: H | null, rv: H | null, o: Opts): [H, H, H];
   batchNormInference(x: H, g: H, b: H, m: H, v: H, o: Opts): H;
-  batchNormBackward(dy: H, x: H, g: H, m: H, v: H, o: Opts): [H, H, H];
+  batchNormBackward(dy: H, x: H, g: H, m: H, v: H, o: Opts, beta?: H): [H, H, H];
   maxPool2d(x: H, o: Opts): [H, H];
   maxPool2dBackward(dy: H, ws: H, xShape: number[], o: Opts): H;
   avgPool2d(x: H, o: Opts): H;

@@ -3,7 +3,7 @@ import {
   batchNormBackward, batchNormInference, batchNormTrain, randn, tensor, zeros, SenetError, type SenetErrorCode,
 } from '../lib/index.js';
 import {
-  batchNormApplyRef, batchNormBackwardRef, batchNormTrainRef, batchStatsRef, runningUpdateRef,
+  batchNormApplyRef, batchNormBackwardRef, batchNormForwardMags, batchNormTrainRef, batchStatsRef, runningUpdateRef,
 } from './reference/batchnorm.js';
 import { perDevice } from './helpers/devices.js';
 import { Rng } from './helpers/rng.js';
@@ -45,39 +45,12 @@ function setup(c: Case, seed: number) {
   return { x, gamma, beta, dy, rm, rv, n: numel(c.xs) / C };
 }
 
-/**
- * Magnitudes of the error bounds. Per channel (n = N*H*W values):
- *   M1 = sum|x|/n bounds |mean| and the fp32 mean's error: |d mean| <= (n+1) u M1;
- *   V2 = sum(|x| + |mean|)^2/n bounds the variance's terms: |d var| <= (n+4) u V2, whether the
- *   engine uses two passes (sum of (x - mean)^2, each term 3u, plus d mean^2 <= u V2 for n < 4095)
- *   or one (sum x^2 - n mean^2: the same bound).
- * y = gamma (x - mean) s + beta with s = 1/sqrt(var + eps) then has, to first order,
- *   |dy| <= |gamma| s (|d mean| + |x - mean| |d var| / (2 (var + eps))) + 6u (|gamma xhat| + |beta|)
- * (six roundings: x - mean, sqrt, divide, two products, the add), so k = n + 6 over
- *   mag = |gamma| s (M1 + |x - mean| V2 / (2 (var + eps))) + |gamma xhat| + |beta|.
- */
-function forwardMags(x: Float64Array, xs: readonly number[], gamma: Float64Array, beta: Float64Array, eps: number) {
-  const C = xs[3]!, n = x.length / C;
-  const { mean, var: v } = batchStatsRef(x, xs);
-  const M1 = new Float64Array(C), V2 = new Float64Array(C);
-  for (let i = 0; i < x.length; i++) {
-    M1[i % C] += Math.abs(x[i]!) / n;
-    V2[i % C] += (Math.abs(x[i]!) + Math.abs(mean[i % C]!)) ** 2 / n;
-  }
-  const y = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const c = i % C, s = 1 / Math.sqrt(v[c]! + eps), d = Math.abs(x[i]! - mean[c]!);
-    y[i] = Math.abs(gamma[c]!) * s * (M1[c]! + (d * V2[c]!) / (2 * (v[c]! + eps))) + Math.abs(gamma[c]!) * d * s + Math.abs(beta[c]!);
-  }
-  return { y, M1, V2, mean, var: v };
-}
-
 for (const [i, c] of CASES.entries()) {
   perDevice(`batchNormTrain forward and running statistics: ${c.name}`, (t, device) => {
     const { x, gamma, beta, rm, rv, n } = setup(c, 10 + i);
     const C = c.xs[3];
     const want = batchNormTrainRef(x, c.xs, gamma, beta, c.eps);
-    const mag = forwardMags(x, c.xs, gamma, beta, c.eps);
+    const mag = batchNormForwardMags(x, c.xs, gamma, beta, c.eps);
     const rmT = T(rm, [C], device), rvT = T(rv, [C], device);
     const out = batchNormTrain(T(x, c.xs, device), T(gamma, [C], device), T(beta, [C], device), {
       runningMean: rmT, runningVar: rvT, eps: c.eps, momentum: c.momentum,
@@ -147,7 +120,7 @@ perDevice('batchNormTrain without running statistics leaves nothing else to upda
   const C = c.xs[3];
   const out = batchNormTrain(T(x, c.xs, device), T(gamma, [C], device), T(beta, [C], device));
   const want = batchNormTrainRef(x, c.xs, gamma, beta, 1e-5);
-  const mag = forwardMags(x, c.xs, gamma, beta, 1e-5);
+  const mag = batchNormForwardMags(x, c.xs, gamma, beta, 1e-5);
   assertClose(t, read(out.y), want.y, { mag: mag.y, k: n + 6, name: 'y' });
   assertClose(t, read(out.var), want.var, { mag: mag.V2, k: n + 4, name: 'var' });
 });

@@ -52,12 +52,17 @@ function reference(x: Float64Array, xs: number[], p: ReturnType<typeof pair>) {
 }
 
 /** Runs f with bn.forward counted; returns the output values and the count. */
+// Counts the batch norm's own runs (forward, or forwardRelu with the ReLU after it).
 function counting(bn: InstanceType<typeof BatchNorm2d>, f: () => Tensor) {
   let calls = 0;
-  const plain = bn.forward.bind(bn);
+  const plain = bn.forward.bind(bn), withRelu = bn.forwardRelu.bind(bn);
   bn.forward = (x: Tensor) => {
     calls++;
     return plain(x);
+  };
+  bn.forwardRelu = (...a: Parameters<typeof withRelu>) => {
+    calls++;
+    return withRelu(...a);
   };
   try {
     const y = f();
@@ -66,6 +71,7 @@ function counting(bn: InstanceType<typeof BatchNorm2d>, f: () => Tensor) {
     return { y: v, calls };
   } finally {
     bn.forward = plain;
+    bn.forwardRelu = withRelu;
   }
 }
 

@@ -4,6 +4,8 @@ import { Module, retain } from './module.js';
 
 export class ReLU extends Module {
   private y: Tensor | null = null;
+  /** ran inside the batch norm before it (BatchNorm2d.forwardRelu): backward passes the gradient through */
+  private fused = false;
 
   forward(x: Tensor): Tensor<'float32'> {
     this.clearSaved();
@@ -12,7 +14,17 @@ export class ReLU extends Module {
     return y;
   }
 
+  /** Called by BatchNorm2d.forwardRelu, which computed this module's forward (and will its backward). */
+  fusedForward(): void {
+    this.clearSaved();
+    this.fused = this.training;
+  }
+
   backward(dy: Tensor): Tensor<'float32'> {
+    if (this.fused) {
+      this.clearSaved();
+      return dy.reshape(dy.shape) as Tensor<'float32'>; // a view: the caller disposes dy
+    }
     const y = this.y ?? this.noForward();
     const dx = reluBackward(dy, y);
     this.clearSaved();
@@ -26,5 +38,6 @@ export class ReLU extends Module {
   override clearSaved(): void {
     this.y?.dispose();
     this.y = null;
+    this.fused = false;
   }
 }

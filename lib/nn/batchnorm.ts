@@ -2,13 +2,14 @@ import { Tensor, ones, zeros } from '../tensor.js';
 import { batchNormBackward, batchNormInference, batchNormTrain, type BatchNormOptions } from '../ops/batchnorm.js';
 import { positiveInt } from '../ops/check.js';
 import { Module, retain, type Parameter } from './module.js';
+import type { ReLU } from './activation.js';
 
 /** Batch norm over N,H,W per channel; running statistics as PyTorch (momentum 0.1, unbiased variance). */
 export class BatchNorm2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter;
   readonly opts: Required<BatchNormOptions>;
-  private saved: { x: Tensor; mean: Tensor; var: Tensor } | null = null;
+  private saved: { x: Tensor; mean: Tensor; var: Tensor; relu: boolean } | null = null;
 
   constructor(readonly channels: number, o: BatchNormOptions & { zeroInit?: boolean } = {}) {
     super();
@@ -36,7 +37,26 @@ export class BatchNorm2d extends Module {
       runningMean: this.runningMean,
       runningVar: this.runningVar,
     });
-    this.saved = { x: retain(x), mean: retain(r.mean), var: retain(r.var) };
+    this.saved = { x: retain(x), mean: retain(r.mean), var: retain(r.var), relu: false };
+    r.mean.dispose();
+    r.var.dispose();
+    return r.y;
+  }
+
+  /**
+   * relu(this.forward(x)) as one op (cpu): batch norm's own output is never
+   * written, and in training the relu's backward runs inside this module's
+   * (its mask recomputed from x); `relu` passes its gradient through.
+   * Returns null where it does not apply (another device): run the two.
+   */
+  forwardRelu(x: Tensor, relu: ReLU): Tensor<'float32'> | null {
+    if (x.device !== 'cpu') return null;
+    this.clearSaved();
+    relu.fusedForward();
+    const o = { ...this.opts, relu: true };
+    if (!this.training) return batchNormInference(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, o);
+    const r = batchNormTrain(x, this.weight.value, this.bias.value, { ...o, runningMean: this.runningMean, runningVar: this.runningVar });
+    this.saved = { x: retain(x), mean: retain(r.mean), var: retain(r.var), relu: true };
     r.mean.dispose();
     r.var.dispose();
     return r.y;
@@ -44,7 +64,8 @@ export class BatchNorm2d extends Module {
 
   backward(dy: Tensor): Tensor<'float32'> {
     const s = this.saved ?? this.noForward();
-    const g = batchNormBackward(dy, s.x, this.weight.value, s.mean, s.var, this.opts);
+    const relu = s.relu ? { beta: this.bias.value } : null;
+    const g = batchNormBackward(dy, s.x, this.weight.value, s.mean, s.var, { ...this.opts, relu });
     this.weight.accumulate(g.dgamma);
     this.bias.accumulate(g.dbeta);
     this.clearSaved();
@@ -56,7 +77,7 @@ export class BatchNorm2d extends Module {
   }
 
   override clearSaved(): void {
-    if (this.saved) for (const t of Object.values(this.saved)) t.dispose();
+    if (this.saved) for (const t of [this.saved.x, this.saved.mean, this.saved.var]) t.dispose();
     this.saved = null;
   }
 }

@@ -2,20 +2,23 @@ import type { Tensor } from '../tensor.js';
 import { BatchNorm2d } from './batchnorm.js';
 import { Conv2d } from './conv.js';
 import { Module } from './module.js';
+import { ReLU } from './activation.js';
 
 /**
  * Runs modules in order, disposing the intermediate tensors (x stays the
  * caller's). In eval mode a Conv2d directly followed by a BatchNorm2d runs
  * as one convolution with the batch norm folded in, where that is cheaper
- * (Conv2d.forwardFolded).
+ * (Conv2d.forwardFolded); otherwise a BatchNorm2d directly followed by a
+ * ReLU runs as one op (BatchNorm2d.forwardRelu, cpu).
  */
 export function forwardLayers(layers: readonly Module[], x: Tensor): Tensor {
   let h = x;
   for (let i = 0; i < layers.length; i++) {
-    const m = layers[i]!, bn = layers[i + 1];
-    const folded = m instanceof Conv2d && bn instanceof BatchNorm2d ? m.forwardFolded(h, bn) : null;
-    if (folded) i++;
-    const next = folded ?? m.forward(h);
+    const m = layers[i]!, after = layers[i + 1];
+    let next: Tensor | null = m instanceof Conv2d && after instanceof BatchNorm2d ? m.forwardFolded(h, after) : null;
+    if (!next && m instanceof BatchNorm2d && after instanceof ReLU) next = m.forwardRelu(h, after);
+    if (next) i++;
+    else next = m.forward(h);
     if (h !== x) h.dispose();
     h = next;
   }

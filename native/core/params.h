@@ -26,6 +26,7 @@ inline int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t pad_lo,
 struct BatchNormParams {
   double eps = 1e-5;
   double momentum = 0.1;  // PyTorch convention: running = (1-m)*running + m*batch
+  bool relu = false;      // y = relu(batch norm of x) (CPU only)
 };
 
 struct Pool2dParams {

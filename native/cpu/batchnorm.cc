@@ -11,11 +11,18 @@
 //   inference: pass 3 only, with the given statistics.
 //   backward: pass 1 sums dy and dy*(x - mean) (dbeta, dgamma*std), pass 2
 //     writes dx = gamma*invstd*(dy - mean(dy) - xhat*mean(dy*xhat)).
+// With a ReLU fused (p.relu; batchnorm_relu_backward): the forward's pass 3
+// writes relu(x*scale + shift), and the backward takes dy through the relu
+// by recomputing x*scale + shift > 0 from x and the same scale and shift
+// (one fma, the same in both): the pre-relu output is never written or
+// read, which saves the relu's own pass forward (read, write) and backward
+// (read two, write one), and the memory of one activation.
 // Sums run in float over blocks of kBlock rows, then in double across
 // blocks and threads: the error of each element's contribution is that of a
 // kBlock-term float sum, not of an R-term one.
 // The running statistics follow PyTorch: unbiased variance, momentum on the
 // new value.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -66,7 +73,40 @@ void channel_sums(int64_t R, int64_t C, double* out, Term term) {
     for (int64_t i = 0; i < K * C; ++i) out[i] += part[size_t(t) * K * C + size_t(i)];
 }
 
-// y = x*scale + shift per channel.
+// x*scale + shift: the batch norm's output, before a fused relu. One
+// explicit fma, so that the backward recomputes the forward's bits.
+inline float affine(float x, float scale, float shift) { return std::fma(x, scale, shift); }
+
+// relu as relu_forward (cpu/eltwise.cc): NaN stays NaN.
+inline float relu(float v) { return v < 0.0f ? 0.0f : v; }
+
+// The backward's pass-1 terms through a fused relu's mask, for one row:
+// acc[c] += g'[c], a1[c] += g'[c] * (x[c] - mu[c]) with g' = g where
+// affine(x, scale, shift) > 0, else 0. Written out: GCC 12 left the select
+// of a loaded g scalar here (4x slower than relu's own pass). The same
+// arithmetic as the unmasked sums (one fma for a1), so that a masked dy
+// sums to the same bits as reluBackward's output would.
+inline void masked_sums(const float* g, const float* x, const float* scale, const float* shift, const float* mu,
+                        float* acc, float* a1, int64_t C) {
+  int64_t c = 0;
+  const __m256 zero = _mm256_setzero_ps();
+  for (; c + 8 <= C; c += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + c);
+    const __m256 z = _mm256_fmadd_ps(xv, _mm256_loadu_ps(scale + c), _mm256_loadu_ps(shift + c));
+    const __m256 gc = _mm256_and_ps(_mm256_cmp_ps(z, zero, _CMP_GT_OQ), _mm256_loadu_ps(g + c));
+    _mm256_storeu_ps(acc + c, _mm256_add_ps(_mm256_loadu_ps(acc + c), gc));
+    _mm256_storeu_ps(a1 + c, _mm256_fmadd_ps(gc, _mm256_sub_ps(xv, _mm256_loadu_ps(mu + c)), _mm256_loadu_ps(a1 + c)));
+  }
+  for (; c < C; ++c) {
+    const float gv = g[c];
+    const float gc = affine(x[c], scale[c], shift[c]) > 0.0f ? gv : 0.0f;
+    acc[c] += gc;
+    a1[c] = std::fma(gc, x[c] - mu[c], a1[c]);
+  }
+}
+
+// y = x*scale + shift per channel (relu'd when asked).
+template <bool Relu>
 void apply(const float* x, float* y, int64_t R, int64_t C, const float* scale, const float* shift) {
   const int T = threads_for(R * C);
   const bool nt = stream_output(R * C * int64_t(sizeof(float)));
@@ -80,7 +120,10 @@ void apply(const float* x, float* y, int64_t R, int64_t C, const float* scale, c
         const int64_t c0 = i % C, len = std::min(C - c0, i1 - i);
         const float* xr = x + i;
         float* dr = d + (i - i0);
-        for (int64_t c = 0; c < len; ++c) dr[c] = xr[c] * scale[c0 + c] + shift[c0 + c];
+        for (int64_t c = 0; c < len; ++c) {
+          const float v = affine(xr[c], scale[c0 + c], shift[c0 + c]);
+          dr[c] = Relu ? relu(v) : v;
+        }
         i += len;
       }
     });
@@ -111,8 +154,9 @@ std::vector<Tensor> batchnorm_train(const Tensor& x, const Tensor& gamma, const 
   Tensor var = empty_tensor({C}, DType::F32, x.device(), op);
   const float m = float(p.momentum);
   const double eps = p.eps;
+  const bool fuse_relu = p.relu;
   auto rm = running_mean, rv = running_var;
-  CpuStream::get().enqueue(op, [x, gamma, beta, y, mean, var, rm, rv, C, R, m, eps] {
+  CpuStream::get().enqueue(op, [x, gamma, beta, y, mean, var, rm, rv, C, R, m, eps, fuse_relu] {
     const float* xs = x.f32();
     std::vector<double> s(static_cast<size_t>(C));
     // pass 1: the mean
@@ -140,7 +184,7 @@ std::vector<Tensor> batchnorm_train(const Tensor& x, const Tensor& gamma, const 
     // pass 3: y
     std::vector<float> scale, shift;
     affine_of(gamma.f32(), beta.f32(), mo, vo, eps, C, &scale, &shift);
-    apply(xs, y.f32(), R, C, scale.data(), shift.data());
+    (fuse_relu ? apply<true> : apply<false>)(xs, y.f32(), R, C, scale.data(), shift.data());
     const float unbias = R > 1 ? float(double(R) / double(R - 1)) : 1.0f;
     if (rm) {
       float* r = rm->f32();
@@ -161,36 +205,50 @@ Tensor batchnorm_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   const int64_t R = x.shape[0] * x.shape[1] * x.shape[2];
   Tensor y = empty_tensor(x.shape, DType::F32, x.device(), op);
   const double eps = p.eps;
-  CpuStream::get().enqueue(op, [x, gamma, beta, mean, var, y, C, R, eps] {
+  const bool fuse_relu = p.relu;
+  CpuStream::get().enqueue(op, [x, gamma, beta, mean, var, y, C, R, eps, fuse_relu] {
     std::vector<float> scale, shift;
     affine_of(gamma.f32(), beta.f32(), mean.f32(), var.f32(), eps, C, &scale, &shift);
-    apply(x.f32(), y.f32(), R, C, scale.data(), shift.data());
+    (fuse_relu ? apply<true> : apply<false>)(x.f32(), y.f32(), R, C, scale.data(), shift.data());
   });
   return y;
 }
 
-std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                                       const Tensor& var, const BatchNormParams& p) {
-  const char* op = "batchNormBackward";
+namespace {
+
+// batchnorm_backward, and with beta given, batchnorm_relu_backward.
+std::vector<Tensor> backward(const char* op, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                             const std::optional<Tensor>& beta, const Tensor& mean, const Tensor& var,
+                             const BatchNormParams& p) {
   const int64_t C = x.shape[3];
   const int64_t R = x.shape[0] * x.shape[1] * x.shape[2];
   Tensor dx = empty_tensor(x.shape, DType::F32, x.device(), op);
   Tensor dgamma = empty_tensor({C}, DType::F32, x.device(), op);
   Tensor dbeta = empty_tensor({C}, DType::F32, x.device(), op);
   const double eps = p.eps;
-  CpuStream::get().enqueue(op, [dy, x, gamma, mean, var, dx, dgamma, dbeta, C, R, eps] {
+  CpuStream::get().enqueue(op, [dy, x, gamma, beta, mean, var, dx, dgamma, dbeta, C, R, eps] {
     const float* g = dy.f32();
     const float* xs = x.f32();
     const float* mu = mean.f32();
+    // The relu's mask: the forward's output before the relu was > 0.
+    std::vector<float> scale, shift;
+    if (beta) affine_of(gamma.f32(), beta->f32(), mu, var.f32(), eps, C, &scale, &shift);
+    const float* sc = scale.data();
+    const float* sh = shift.data();
+    const bool masked = beta.has_value();
     // pass 1: sum dy and sum dy*(x - mean)
     std::vector<double> s(static_cast<size_t>(2 * C));
     channel_sums<2>(R, C, s.data(), [&](int64_t r, float* acc) {
       const float* gr = g + r * C;
       const float* xr = xs + r * C;
       float* a1 = acc + C;
-      for (int64_t c = 0; c < C; ++c) {
-        acc[c] += gr[c];
-        a1[c] += gr[c] * (xr[c] - mu[c]);
+      if (masked) {
+        masked_sums(gr, xr, sc, sh, mu, acc, a1, C);
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          acc[c] += gr[c];
+          a1[c] += gr[c] * (xr[c] - mu[c]);
+        }
       }
     });
     // dbeta = sum dy, dgamma = invstd * sum dy*(x - mean);
@@ -219,10 +277,31 @@ std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const 
       const float* gr = g + r * C;
       const float* xr = xs + r * C;
       float* dr = d + r * C;
-      for (int64_t c = 0; c < C; ++c) dr[c] = k[size_t(c)] * gr[c] + a[size_t(c)] * (xr[c] - mu[c]) + b[size_t(c)];
+      if (masked) {
+        for (int64_t c = 0; c < C; ++c) {
+          const float gv = gr[c];
+          const float gc = affine(xr[c], sc[c], sh[c]) > 0.0f ? gv : 0.0f;
+          dr[c] = k[size_t(c)] * gc + a[size_t(c)] * (xr[c] - mu[c]) + b[size_t(c)];
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) dr[c] = k[size_t(c)] * gr[c] + a[size_t(c)] * (xr[c] - mu[c]) + b[size_t(c)];
+      }
     }
   });
   return {dx, dgamma, dbeta};
+}
+
+}  // namespace
+
+std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                       const Tensor& var, const BatchNormParams& p) {
+  return backward("batchNormBackward", dy, x, gamma, std::nullopt, mean, var, p);
+}
+
+std::vector<Tensor> batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                            const Tensor& beta, const Tensor& mean, const Tensor& var,
+                                            const BatchNormParams& p) {
+  return backward("batchNormBackward", dy, x, gamma, beta, mean, var, p);
 }
 
 }  // namespace senet::cpu

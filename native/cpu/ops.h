@@ -30,6 +30,12 @@ Tensor batchnorm_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // Returns dx, dgamma, dbeta.
 std::vector<Tensor> batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                                        const Tensor& var, const BatchNormParams& p);
+// The backward of relu(batch norm of x) (batchnorm_train with p.relu): dy is
+// the gradient of the relu's output; the relu's mask is recomputed from x,
+// the statistics, gamma and beta, as the forward computed it.
+std::vector<Tensor> batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                            const Tensor& beta, const Tensor& mean, const Tensor& var,
+                                            const BatchNormParams& p);
 
 // pool.cc
 // Max pooling returns y and the workspace backward needs.

@@ -1,5 +1,6 @@
 // batchNormTrain, batchNormInference, batchNormBackward over NHWC x [N,H,W,C]
-// with per-channel vectors [C]. options: eps, momentum.
+// with per-channel vectors [C]. options: eps, momentum; relu (training
+// forward, inference and backward, CPU only): the op is relu(batch norm of x).
 #include "core/args.h"
 #include "cpu/ops.h"
 #include "ops/registry.h"
@@ -11,6 +12,7 @@ BatchNormParams bn_params(const char* op, const Napi::Object& o) {
   BatchNormParams p;
   p.eps = opt_number(op, o, "eps", 1e-5, 1e-12, 1.0);
   p.momentum = opt_number(op, o, "momentum", 0.1, 0.0, 1.0);
+  p.relu = opt_bool(op, o, "relu", false);
   return p;
 }
 
@@ -21,6 +23,13 @@ void check_x(const char* op, const char* arg, const Tensor& x) {
 }
 
 void check_vec(const char* op, const char* arg, const Tensor& v, int64_t C) { check_shape(op, arg, v, {C}); }
+
+// The fused relu has CPU kernels only.
+void relu_on_cpu(const char* op, const Tensor& x) {
+  if (x.device().kind != Device::CPU)
+    fail(Code::Device, op, "options.relu", "x on the cpu (the fused relu has no CUDA kernel; run relu after it)",
+         "x on " + x.device().str());
+}
 
 }  // namespace
 
@@ -41,6 +50,7 @@ SENET_BINDING(batchNormTrain) {
          "shape " + shape_str(x.shape));
   check_same_device(A.op(), {{"x", &x}, {"gamma", &g}, {"beta", &b}, {"runningMean", rm ? &*rm : nullptr},
                              {"runningVar", rv ? &*rv : nullptr}});
+  if (p.relu) relu_on_cpu(A.op(), x);
   return outputs(info.Env(), SENET_DISPATCH(x, batchnorm_train, x, g, b, rm, rv, p));
 }
 
@@ -57,15 +67,29 @@ SENET_BINDING(batchNormInference) {
   check_vec(A.op(), "mean", m, C);
   check_vec(A.op(), "var", v, C);
   check_same_device(A.op(), {{"x", &x}, {"gamma", &g}, {"beta", &b}, {"mean", &m}, {"var", &v}});
+  if (p.relu) relu_on_cpu(A.op(), x);
   return wrap(info.Env(), SENET_DISPATCH(x, batchnorm_infer, x, g, b, m, v, p));
 }
 
-// batchNormBackward(dy, x, gamma, mean, var, options) -> [dx, dgamma, dbeta]
+// batchNormBackward(dy, x, gamma, mean, var, options, beta | undefined) ->
+// [dx, dgamma, dbeta]; with options.relu, dy is the gradient of relu(batch
+// norm of x) and beta (required) the forward's, for the relu's mask.
 SENET_BINDING(batchNormBackward) {
   OpArgs A(info, "batchNormBackward");
   Tensor dy = A.tensor(0, "dy"), x = A.tensor(1, "x"), g = A.tensor(2, "gamma");
   Tensor m = A.tensor(3, "mean"), v = A.tensor(4, "var");
   const BatchNormParams p = bn_params(A.op(), A.options(5));
+  if (p.relu) {
+    Tensor b = A.tensor(6, "beta");
+    check_x(A.op(), "x", x);
+    check_shape(A.op(), "dy", dy, x.shape);
+    const int64_t C = x.shape[3];
+    for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &g}, {"beta", &b}, {"mean", &m}, {"var", &v}})
+      check_vec(A.op(), name, *t, C);
+    check_same_device(A.op(), {{"dy", &dy}, {"x", &x}, {"gamma", &g}, {"beta", &b}, {"mean", &m}, {"var", &v}});
+    relu_on_cpu(A.op(), x);
+    return outputs(info.Env(), cpu::batchnorm_relu_backward(dy, x, g, b, m, v, p));
+  }
   check_x(A.op(), "x", x);
   check_shape(A.op(), "dy", dy, x.shape);
   const int64_t C = x.shape[3];

@@ -79,3 +79,44 @@ export function batchNormBackwardRef(
   }
   return { dx, dgamma, dbeta };
 }
+
+/**
+ * The backward of relu(batch norm of x): dy passes where the batch norm's
+ * output z = gamma (x - mean) s + beta is > 0 (or where `mask` is 1), then
+ * through batchNormBackwardRef.
+ */
+export function batchNormReluBackwardRef(
+  dy: ArrayLike<number>, x: ArrayLike<number>, xs: readonly number[], gamma: ArrayLike<number>, beta: ArrayLike<number>,
+  mean: ArrayLike<number>, variance: ArrayLike<number>, eps: number, mask?: ArrayLike<number>,
+): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array } {
+  const z = mask ? null : batchNormApplyRef(x, xs, gamma, beta, mean, variance, eps);
+  const dz = Float64Array.from(dy, (g, i) => ((mask ? mask[i]! > 0 : z![i]! > 0) ? g : 0));
+  return batchNormBackwardRef(dz, x, xs, gamma, mean, variance, eps);
+}
+
+/**
+ * Magnitudes of the error bounds. Per channel (n = N*H*W values):
+ *   M1 = sum|x|/n bounds |mean| and the fp32 mean's error: |d mean| <= (n+1) u M1;
+ *   V2 = sum(|x| + |mean|)^2/n bounds the variance's terms: |d var| <= (n+4) u V2, whether the
+ *   engine uses two passes (sum of (x - mean)^2, each term 3u, plus d mean^2 <= u V2 for n < 4095)
+ *   or one (sum x^2 - n mean^2: the same bound).
+ * y = gamma (x - mean) s + beta with s = 1/sqrt(var + eps) then has, to first order,
+ *   |dy| <= |gamma| s (|d mean| + |x - mean| |d var| / (2 (var + eps))) + 6u (|gamma xhat| + |beta|)
+ * (six roundings: x - mean, sqrt, divide, two products, the add), so k = n + 6 over
+ *   mag = |gamma| s (M1 + |x - mean| V2 / (2 (var + eps))) + |gamma xhat| + |beta|.
+ */
+export function batchNormForwardMags(x: Float64Array, xs: readonly number[], gamma: Float64Array, beta: Float64Array, eps: number) {
+  const C = xs[3]!, n = x.length / C;
+  const { mean, var: v } = batchStatsRef(x, xs);
+  const M1 = new Float64Array(C), V2 = new Float64Array(C);
+  for (let i = 0; i < x.length; i++) {
+    M1[i % C] += Math.abs(x[i]!) / n;
+    V2[i % C] += (Math.abs(x[i]!) + Math.abs(mean[i % C]!)) ** 2 / n;
+  }
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = i % C, s = 1 / Math.sqrt(v[c]! + eps), d = Math.abs(x[i]! - mean[c]!);
+    y[i] = Math.abs(gamma[c]!) * s * (M1[c]! + (d * V2[c]!) / (2 * (v[c]! + eps))) + Math.abs(gamma[c]!) * d * s + Math.abs(beta[c]!);
+  }
+  return { y, M1, V2, mean, var: v };
+}
