@@ -6,6 +6,7 @@
  * in one table are comparable.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuTimes } from '../lib/cli/cpu_load.js';
@@ -327,6 +328,19 @@ export interface MachineInfo {
   tfjs?: string;
 }
 
+/** The host as the results files record it (loadavg_start: os.loadavg() now). */
+export function hostInfo(): Pick<MachineInfo, 'cpu' | 'cores' | 'memGB' | 'platform' | 'node' | 'loadavg_start'> {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memGB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    loadavg_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
 export function toRecords(raw: RawResult[], machine: MachineInfo, date: string): BenchRecord[] {
   const senetMs = new Map<WorkloadName, number>();
   for (const r of raw) if (r.impl === 'senet' && !r.error && r.times_ms.length) senetMs.set(r.workload, median(r.times_ms));
@@ -381,7 +395,8 @@ function roundNumbers(_key: string, v: unknown): unknown {
   return typeof v === 'number' && Number.isFinite(v) && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v;
 }
 
-export function writeResults(name: string, records: BenchRecord[]): string {
+/** Writes bench/results/<name>.json: `records` (BenchRecords here; the model benchmarks write their own object). */
+export function writeResults(name: string, records: BenchRecord[] | object): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `${name}.json`);
   writeFileSync(file, JSON.stringify(records, roundNumbers, 2) + '\n');
@@ -395,39 +410,44 @@ function fmt(x: number | null | undefined, digits: number): string {
   return x.toFixed(digits);
 }
 
-function fmtMs(x: number | null | undefined): string {
+export function fmtMs(x: number | null | undefined): string {
   if (x === null || x === undefined) return '-';
   return x >= 1000 ? x.toFixed(0) : x >= 100 ? x.toFixed(1) : x.toFixed(2);
 }
 
 export function renderTable(records: BenchRecord[]): string {
   const head = ['workload', 'impl', 'thr', 'warm', 'n', 'median ms', 'min ms', 'GFLOP/s', 'GB/s', '% copy bw', 'impl/senet', 'other load'];
-  const rows: string[][] = [];
-  let prev = '';
-  for (const r of records) {
-    if (prev && prev !== r.workload) rows.push([]);
-    prev = r.workload;
-    rows.push([
-      r.workload,
-      r.impl,
-      String(r.threads),
-      String(r.warmup),
-      String(r.n),
-      r.error ? 'error' : fmtMs(r.ms),
-      fmtMs(r.min_ms),
-      r.gflops === undefined ? '' : fmt(r.gflops, 1),
-      r.gbps === undefined ? '' : fmt(r.gbps, 2),
-      r.pct_copy_bw === undefined ? '' : r.pct_copy_bw === null ? '-' : `${r.pct_copy_bw.toFixed(1)}%`,
-      r.impl === 'senet' ? '1.00x' : r.ratio_vs_senet ? `${r.ratio_vs_senet.toFixed(2)}x` : '-',
-      fmt(r.other_load, 2),
-    ]);
-  }
+  const rows = records.map((r) => [
+    r.workload,
+    r.impl,
+    String(r.threads),
+    String(r.warmup),
+    String(r.n),
+    r.error ? 'error' : fmtMs(r.ms),
+    fmtMs(r.min_ms),
+    r.gflops === undefined ? '' : fmt(r.gflops, 1),
+    r.gbps === undefined ? '' : fmt(r.gbps, 2),
+    r.pct_copy_bw === undefined ? '' : r.pct_copy_bw === null ? '-' : `${r.pct_copy_bw.toFixed(1)}%`,
+    r.impl === 'senet' ? '1.00x' : r.ratio_vs_senet ? `${r.ratio_vs_senet.toFixed(2)}x` : '-',
+    fmt(r.other_load, 2),
+  ]);
+  return textTable(head, rows);
+}
+
+/**
+ * A plain-text table: the first two columns (workload, impl) left-aligned,
+ * the others right-aligned, a blank line where the first column changes.
+ */
+export function textTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const left = new Set([0, 1]);
   const line = (cells: string[]) =>
     cells.map((c, i) => (left.has(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  ')];
-  for (const r of rows) out.push(r.length ? line(r) : '');
+  rows.forEach((r, i) => {
+    if (i > 0 && r[0] !== rows[i - 1]![0]) out.push('');
+    out.push(line(r));
+  });
   return out.join('\n');
 }
 
