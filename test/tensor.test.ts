@@ -263,3 +263,34 @@ test('the host cache keeps what the program has had in use at once, past SENET_C
   t.deepEqual(o['after'], { cached: 8 * MiB, hits: 3, misses: 5 });
   t.deepEqual(o['emptyBin'], { cached: 0, hits: 4, misses: 8 });
 });
+
+test('a queued op takes its output memory when it runs, not at the call: peak memory follows the stream, not the JavaScript thread', (t) => {
+  // In a child process (its own peak counter). Ten 1536^3 matrix products (72 GFLOP)
+  // keep the stream busy while the JavaScript thread queues a chain of 30
+  // adds, each disposing the one before: blocks taken at the call would be
+  // all 30 outputs at once (480 MiB); taken when each add runs, two or three.
+  const script = `
+    import { randn, add, matmul, dispose, syncSync, memory } from ${JSON.stringify(new URL('../lib/index.js', import.meta.url).href)};
+    const MiB = 1 << 20;
+    const a = randn([4 * MiB]), m = randn([1536, 1536]);
+    syncSync();
+    const base = memory().devices.cpu.allocatedBytes;
+    const slow = [];
+    for (let i = 0; i < 10; i++) slow.push(matmul(m, m));
+    let h = a;
+    for (let i = 0; i < 30; i++) { const n = add(h, h); if (h !== a) h.dispose(); h = n; }
+    const queued = memory().devices.cpu.allocatedBytes - base;
+    syncSync();
+    const peak = memory().devices.cpu.peakAllocatedBytes - base;
+    const v = h.toArraySync()[0], want = a.toArraySync()[0] * 2 ** 30;
+    dispose([h, a, m, ...slow]);
+    console.log(JSON.stringify({ queued, peak, ok: v === want }));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, SENET_CPU_SYNC: '' } });
+  t.is(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as { queued: number; peak: number; ok: boolean };
+  const MiB = 1 << 20;
+  t.true(o.ok, 'the chain computed 2^30 * a');
+  t.true(o.queued < 16 * MiB, `memory taken while the work was only queued: ${o.queued / MiB} MiB`);
+  // the products' outputs (10 x 9 MiB) plus at most three 16 MiB links of the chain
+  t.true(o.peak <= 90 * MiB + 3 * 16 * MiB, `peak ${o.peak / MiB} MiB above the inputs`);
+});

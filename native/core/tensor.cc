@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "core/allocator.h"
 
@@ -75,6 +76,20 @@ MemoryCounters g_counters[2];
 
 MemoryCounters& memory_counters(Device::Kind kind) { return g_counters[kind == Device::CPU ? 0 : 1]; }
 
+namespace {
+
+void count_bytes(Device::Kind kind, int64_t bytes) {
+  auto& c = memory_counters(kind);
+  const int64_t now = c.storage_bytes.fetch_add(bytes) + bytes;
+  int64_t peak = c.peak_storage_bytes.load();
+  while (now > peak && !c.peak_storage_bytes.compare_exchange_weak(peak, now)) {
+  }
+}
+
+std::mutex g_materialize_mu;  // taking a CPU block (rare: once per storage)
+
+}  // namespace
+
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device, const char* op) {
   void* p = nullptr;
   if (device.kind == Device::CPU) {
@@ -87,35 +102,46 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device, const ch
                                  std::to_string(phys) + " bytes (" +
                                  std::to_string(host::available_memory_bytes()) + " available)");
     }
-    p = host::allocate(bytes);
-    if (!p) {
-      throw Error(Code::OOM, std::string(op) + ": out of memory on cpu: requested " +
-                                 std::to_string(bytes) + " bytes, " +
-                                 std::to_string(host::available_memory_bytes()) + " available");
-    }
+    // the block itself: materialize(), on first use
   } else {
 #ifdef SENET_WITH_CUDA
     p = cuda::device_allocate(bytes, device.index, op);
+    count_bytes(device.kind, int64_t(bytes));
 #else
     throw Error(Code::Device, std::string(op) + ": expected device cpu (this build of senet has no CUDA), got " +
                                   device.str());
 #endif
   }
-  auto& c = memory_counters(device.kind);
-  c.storages.fetch_add(1);
-  const int64_t now = c.storage_bytes.fetch_add(int64_t(bytes)) + int64_t(bytes);
-  int64_t peak = c.peak_storage_bytes.load();
-  while (now > peak && !c.peak_storage_bytes.compare_exchange_weak(peak, now)) {
-  }
+  memory_counters(device.kind).storages.fetch_add(1);
   return std::shared_ptr<Storage>(new Storage(p, bytes, device));
 }
 
+void* Storage::materialize() const {
+  if (device_.kind != Device::CPU) return nullptr;  // (an empty CUDA block)
+  std::lock_guard<std::mutex> lock(g_materialize_mu);
+  void* p = ptr_.load(std::memory_order_acquire);
+  if (p) return p;
+  p = host::allocate(bytes_);
+  if (!p) {
+    throw Error(Code::OOM, "out of memory on cpu: requested " + std::to_string(bytes_) + " bytes, " +
+                               std::to_string(host::available_memory_bytes()) + " available");
+  }
+  count_bytes(device_.kind, int64_t(bytes_));
+  ptr_.store(p, std::memory_order_release);
+  return p;
+}
+
 Storage::~Storage() {
+  void* p = ptr_.load(std::memory_order_acquire);
+  if (!p) {  // a CPU storage never used
+    memory_counters(device_.kind).storages.fetch_sub(1);
+    return;
+  }
   if (device_.kind == Device::CPU) {
-    host::release(ptr_, bytes_);
+    host::release(p, bytes_);
   } else {
 #ifdef SENET_WITH_CUDA
-    cuda::device_release(ptr_, bytes_, device_.index);
+    cuda::device_release(p, bytes_, device_.index);
 #endif
   }
   auto& c = memory_counters(device_.kind);
