@@ -30,6 +30,10 @@ const CASES: ConvCase[] = [
   // I > O: threads split the columns
   { name: 'pw: I=64 > O=16 (threads split the columns), bias', xs: [1, 18, 18, 64], ws: [16, 1, 1, 64], p: ONE, bias: true },
   { name: 'pw: stride [1, 3]', xs: [2, 4, 10, 16], ws: [24, 1, 1, 16], p: P([1, 3], [0, 0, 0, 0], [1, 1], 1), bias: false },
+  // fewer column panels (1) or row tiles (1) than threads: the grid leaves
+  // threads idle, and the bias gradient is still summed (it was zeros)
+  { name: 'pw: one panel of columns, 2 row tiles, bias', xs: [2, 4, 4, 16], ws: [8, 1, 1, 16], p: ONE, bias: true },
+  { name: 'pw: one row tile, 2 panels, bias', xs: [2, 3, 3, 32], ws: [4, 1, 1, 32], p: ONE, bias: true },
 ];
 
 const UNCOVERED: ConvCase[] = [

@@ -290,7 +290,8 @@ test('a queued op takes its output memory when it runs, not at the call: peak me
   const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as { queued: number; peak: number; ok: boolean };
   const MiB = 1 << 20;
   t.true(o.ok, 'the chain computed 2^30 * a');
-  t.true(o.queued < 16 * MiB, `memory taken while the work was only queued: ${o.queued / MiB} MiB`);
+  // (a product or two may have started meanwhile: 9 MiB each; the eager build took 520 MiB)
+  t.true(o.queued < 64 * MiB, `memory taken while the work was only queued: ${o.queued / MiB} MiB`);
   // the products' outputs (10 x 9 MiB) plus at most three 16 MiB links of the chain
   t.true(o.peak <= 90 * MiB + 3 * 16 * MiB, `peak ${o.peak / MiB} MiB above the inputs`);
 });

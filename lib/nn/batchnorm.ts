@@ -46,7 +46,10 @@ export class BatchNorm2d extends Module {
   /**
    * relu(this.forward(x)) as one op (cpu): batch norm's own output is never
    * written, and in training the relu's backward runs inside this module's
-   * (its mask recomputed from x); `relu` passes its gradient through.
+   * (its mask recomputed from x with the weight and bias as they are at
+   * the backward, as batch norm's own backward reads the weight then: a
+   * step that changes them between the two gives another mask); `relu`
+   * passes its gradient through.
    * Returns null where it does not apply (another device): run the two.
    */
   forwardRelu(x: Tensor, relu: ReLU): Tensor<'float32'> | null {

@@ -110,8 +110,18 @@ void* allocate(size_t bytes) {
   for (void* q : evicted) std::free(q);
   void* p = system_allocate(size);
   if (!p) {
-    // Give the cached blocks back to the system and try once more.
+    // Give the cached blocks back to the system and try once more (the
+    // peak empty_cache() keeps is what was in use without this block).
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      c.in_use -= size;
+    }
     empty_cache();
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      c.in_use += size;
+      c.peak_in_use = std::max(c.peak_in_use, c.in_use);
+    }
     p = system_allocate(size);
   }
   if (!p) {

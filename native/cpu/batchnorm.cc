@@ -247,7 +247,7 @@ std::vector<Tensor> backward(const char* op, const Tensor& dy, const Tensor& x, 
       } else {
         for (int64_t c = 0; c < C; ++c) {
           acc[c] += gr[c];
-          a1[c] += gr[c] * (xr[c] - mu[c]);
+          a1[c] = std::fma(gr[c], xr[c] - mu[c], a1[c]);  // (as masked_sums: the same bits for a masked dy)
         }
       }
     });

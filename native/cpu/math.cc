@@ -253,15 +253,17 @@ Tensor add_n(const std::vector<Tensor>& xs) {
   CpuStream::get().enqueue(name, [xs, y, n] {
     float* out = y.f32();
     const size_t k = xs.size();
+    std::vector<const float*> in(k);  // (outside the parallel region: see sgd.cc)
+    for (size_t j = 0; j < k; ++j) in[j] = xs[j].f32();
     // Blocks of 4096 keep the partial sums in L1 while every input streams through once.
     const int64_t block = 4096, nblocks = (n + block - 1) / block;
 #pragma omp parallel for schedule(static) if (n * int64_t(k) > kParallelMin)
     for (int64_t bi = 0; bi < nblocks; ++bi) {
       const int64_t lo = bi * block, hi = std::min(n, lo + block);
-      const float* x0 = xs[0].f32();
+      const float* x0 = in[0];
       for (int64_t i = lo; i < hi; ++i) out[i] = x0[i];
       for (size_t j = 1; j < k; ++j) {
-        const float* xj = xs[j].f32();
+        const float* xj = in[j];
         for (int64_t i = lo; i < hi; ++i) out[i] += xj[i];
       }
     }

@@ -76,13 +76,13 @@ struct Pixels {
 };
 
 // Packs x's rows [p0, p0 + kb), panels [j0, j1) of 16 columns, to
-// b[j][k][16] (panel stride kb * 16).
+// b[j - j0][k][16] (panel stride kb * 16).
 void pack_x(const Geom& g, const float* x, int64_t p0, int64_t kb, int64_t j0, int64_t j1, float* b) {
   const Pixels px{g};
   for (int64_t k = 0; k < kb; ++k) {
     const float* src = x + px.offset(p0 + k);
     for (int64_t j = j0; j < j1; ++j) {
-      float* d = b + (j * kb + k) * kNr;
+      float* d = b + ((j - j0) * kb + k) * kNr;
       const int64_t c0 = j * kNr, n = std::min(kNr, g.I - c0);
       if (n == kNr) {
         _mm256_storeu_ps(d, _mm256_loadu_ps(src + c0));
@@ -121,17 +121,28 @@ void pack_dy(const Geom& g, const float* dy, int64_t p0, int64_t kb, int64_t o0,
     }
 }
 
-// Threads form a grid of To (rows of dw) x T / To (columns): a thread packs
-// the x columns of its grid column and the dy rows of its grid row, so x is
-// packed To times over and dy T / To times. To divides T and minimises
-// that copying (P * (To * I + T / To * O) floats).
-int64_t split(const Geom& g, int64_t T) {
-  int64_t best = T;
+// Threads form a grid of To (rows of dw) x Ti (columns), To <= the row
+// tiles and Ti <= the column panels so that every thread has work (and the
+// bias gradient, summed by the grid's first column, is summed); threads
+// past To * Ti idle (tiny layers on many threads). A thread packs the x
+// columns of its grid column and the dy rows of its grid row, so x is
+// packed To times over and dy Ti times: the most threads, then the least
+// copying (P * (To * I + Ti * O) floats).
+struct Grid {
+  int64_t To, Ti;
+};
+Grid split(const Geom& g, int64_t T) {
+  const int64_t rows = ceil_div(g.O, kMr), panels = ceil_div(g.I, kNr);
+  Grid best{1, 1};
   double cost = 0;
-  for (int64_t to = 1; to <= T; ++to) {
-    if (T % to) continue;
-    const double c = double(to) * double(g.I) + double(T / to) * double(g.O);
-    if (to == 1 || c < cost) best = to, cost = c;
+  for (int64_t used = T; used >= 1; --used) {
+    bool found = false;
+    for (int64_t to = 1; to <= used; ++to) {
+      if (used % to || to > rows || used / to > panels) continue;
+      const double c = double(to) * double(g.I) + double(used / to) * double(g.O);
+      if (!found || c < cost) best = Grid{to, used / to}, cost = c, found = true;
+    }
+    if (found) return best;
   }
   return best;
 }
@@ -158,14 +169,15 @@ void backward_weights(const Geom& g, const float* x, const float* dy, float* dw,
     // itself: a barrier per block to share them cost more than the copies
     // (threads wait passively, see README: execution model).
     const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t To = split(g, T), Ti = T / To, tr = t / Ti, tc = t % Ti;
+    const Grid grid = split(g, T);
+    const int64_t To = grid.To, Ti = grid.Ti, tr = t < To * Ti ? t / Ti : To, tc = t % Ti;
     const int64_t r0 = std::min(O, row_tiles * tr / To * kMr), r1 = std::min(O, row_tiles * (tr + 1) / To * kMr);
     const int64_t j0 = panels * tc / Ti, j1 = panels * (tc + 1) / Ti;
     float* b = work + t * (bfl + kKc * kMc + 2);
     float* a = b + bfl;
     for (int64_t blk = 0; blk < blocks && r0 < r1 && j0 < j1; ++blk) {
       const int64_t p0 = blk * kKc, kb = std::min(kKc, P - p0);
-      pack_x(g, x, p0, kb, j0, j1, b - j0 * kb * kNr);
+      pack_x(g, x, p0, kb, j0, j1, b);
       for (int64_t o0 = r0; o0 < r1; o0 += kMc) {
         const int64_t mb = std::min(kMc, r1 - o0);
         pack_dy(g, dy, p0, kb, o0, mb, a, tc == 0 ? db : nullptr);

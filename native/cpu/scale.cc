@@ -102,12 +102,17 @@ void per_sample(int64_t N, int64_t C, int64_t per_sample, float* out, float* ds,
 
 // Queues an op whose output has u's shape, written with per-sample sums
 // [N, C] (per_sample); run captures its inputs (kept alive by the copy).
+// `inputs`: the tensors `run` reads, whose blocks are taken (Storage::data)
+// before the parallel region: an exception must not leave an OpenMP region.
 template <class Run>
-std::vector<Tensor> with_sums(const char* op, const Tensor& u, Run run) {
+std::vector<Tensor> with_sums(const char* op, const Tensor& u, std::vector<Tensor> inputs, Run run) {
   Tensor out = empty_tensor(u.shape, DType::F32, u.device(), op);
   const int64_t N = u.shape[0], C = u.shape.back(), per = N > 0 ? u.numel() / N : 0;
   Tensor ds = empty_tensor({N, C}, DType::F32, u.device(), op);
-  CpuStream::get().enqueue(op, [run, out, ds, N, C, per] { per_sample(N, C, per, out.f32(), ds.f32(), run); });
+  CpuStream::get().enqueue(op, [run, inputs, out, ds, N, C, per] {
+    for (const Tensor& t : inputs) t.storage->data();
+    per_sample(N, C, per, out.f32(), ds.f32(), run);
+  });
   return {out, ds};
 }
 
@@ -149,7 +154,9 @@ inline void relu_bits_run(const float* __restrict gi, const uint8_t* row, const 
 std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y, const Tensor& u,
                                               const std::optional<Tensor>& mask, const std::optional<Tensor>& nan) {
   const int64_t C = u.shape.back(), mb = se::mask_row_bytes(C);
-  return with_sums("reluBackwardChannelDot", u, [dy, y, u, mask, nan, C, mb](int64_t i, int64_t c, int64_t, int64_t len, float* __restrict d, double* __restrict ac) {
+  std::vector<Tensor> inputs{dy, y, u};
+  if (mask) inputs.insert(inputs.end(), {*mask, *nan});
+  return with_sums("reluBackwardChannelDot", u, inputs, [dy, y, u, mask, nan, C, mb](int64_t i, int64_t c, int64_t, int64_t len, float* __restrict d, double* __restrict ac) {
     const float* __restrict gi = dy.f32() + i;
     const float* __restrict ui = u.f32() + i;
     // (the flag was written by the squeezeExcite queued before this op)
@@ -179,7 +186,7 @@ std::vector<Tensor> relu_backward_channel_dot(const Tensor& dy, const Tensor& y,
 
 std::vector<Tensor> scale_channels_backward(const Tensor& dy, const Tensor& u, const Tensor& s) {
   const int64_t C = u.shape.back();
-  return with_sums("scaleChannelsBackward", u, [dy, u, s, C](int64_t i, int64_t c, int64_t n, int64_t len, float* d, double* ac) {
+  return with_sums("scaleChannelsBackward", u, {dy, u, s}, [dy, u, s, C](int64_t i, int64_t c, int64_t n, int64_t len, float* d, double* ac) {
     const float* gi = dy.f32() + i;
     const float* ui = u.f32() + i;
     const float* f = s.f32() + n * C + c;

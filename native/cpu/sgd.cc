@@ -31,12 +31,22 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
       const int64_t n = params[t].numel();
       for (int64_t b = 0; b < n; b += kChunk) chunks.push_back({int(t), b, std::min(n, b + kChunk)});
     }
+    // Pointers taken here, outside the parallel region: a CPU block is
+    // taken on first use (Storage::data), and an exception must not leave
+    // an OpenMP region.
+    std::vector<float*> wp(params.size()), bp(params.size(), nullptr);
+    std::vector<const float*> gp(params.size());
+    for (size_t t = 0; t < params.size(); ++t) {
+      wp[t] = params[t].f32();
+      gp[t] = grads[t].f32();
+      if (use_mom) bp[t] = buffers[t].f32();
+    }
 #pragma omp parallel for schedule(static) if (chunks.size() > 4)
     for (size_t c = 0; c < chunks.size(); ++c) {
       const Chunk& ch = chunks[c];
-      float* w = params[size_t(ch.t)].f32();
-      const float* g = grads[size_t(ch.t)].f32();
-      float* buf = use_mom ? buffers[size_t(ch.t)].f32() : nullptr;
+      float* w = wp[size_t(ch.t)];
+      const float* g = gp[size_t(ch.t)];
+      float* buf = bp[size_t(ch.t)];
       if (!use_mom) {
         for (int64_t i = ch.begin; i < ch.end; ++i) w[i] -= lr * (g[i] + wd * w[i]);
       } else if (first) {

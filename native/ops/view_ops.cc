@@ -67,6 +67,7 @@ Napi::Value make_view(const Napi::CallbackInfo& info, const char* op, bool borro
   const size_t n = size_t(t.numel());
   *token = 0;
   if (n == 0) return typed(env, dtype, Napi::ArrayBuffer::New(env, 0), 0);
+  void* data = t.storage->data();  // (may take the block, and throw, before anything is registered)
   auto* hold = new ViewHold{t.storage, 0};
   if (borrow) {
     std::lock_guard<std::mutex> lock(borrowed_mu());
@@ -74,7 +75,7 @@ Napi::Value make_view(const Napi::CallbackInfo& info, const char* op, bool borro
     borrowed().emplace(hold->token, hold);
     *token = hold->token;
   }
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, t.storage->data(), t.nbytes(), finalize, hold);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, data, t.nbytes(), finalize, hold);
   return typed(env, dtype, ab, n);
 }
 
