@@ -16,13 +16,13 @@
  * the Winograd weight gradient against the reference's dw (its own bound).
  */
 import test from 'ava';
-import { conv2d, conv2dBackwardData, conv2dBackwardFilter, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
+import { conv2d, conv2dBackwardData, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
 import { addon } from '../lib/native.js';
 import { conv2dBackwardRef, conv2dRef, type ConvCase, convP as P, winogradMag, winogradWgradMag } from './reference/conv.js';
 import { DEVICES, ISAS } from './helpers/devices.js';
 import { T, read } from './helpers/tensors.js';
 import { abs, assertClose } from './helpers/compare.js';
-import { convOpts, convSetup } from './helpers/conv.js';
+import { backwardFilterTaken, convOpts, convSetup } from './helpers/conv.js';
 
 const CASES: ConvCase[] = [
   { name: '3x3 pad 1, W=9 (tiles 5+4), O=16, bias', xs: [2, 6, 9, 24], ws: [16, 3, 3, 24], p: P([1, 1], [1, 1, 1, 1], [1, 1], 1), bias: true },
@@ -305,15 +305,7 @@ test('backward data as the flipped forward matches the reference dx (direct and 
   }
 });
 
-function backwardFilter(c: ConvCase, d: ReturnType<typeof convSetup>, withBias = false): { dw: Float64Array; taken: number } {
-  const dyT = T(d.dy, d.ys, 'cpu'), xT = T(d.x, c.xs, 'cpu');
-  const n0 = winoCalls();
-  const g = conv2dBackwardFilter(dyT, xT, c.ws, { ...convOpts(c.p), withBias });
-  const taken = winoCalls() - n0;
-  const out = read(g.dw);
-  for (const v of [dyT, xT, g.dw, g.db] as Array<Tensor | null>) v?.dispose();
-  return { dw: out, taken };
-}
+const backwardFilter = (c: ConvCase, d: ReturnType<typeof convSetup>, withBias = false) => backwardFilterTaken(c, d, winoCalls, withBias);
 
 test('winograd weight gradient matches the reference dw within its error bound; bit-identical across thread counts; bias-free only', (t) => {
   if (!DEVICES.includes('cpu') || !hasAvx2) return t.pass();

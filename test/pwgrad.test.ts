@@ -10,13 +10,13 @@
  * cases only, and the automatic rule those where 2*O*I/(O+I) >= 256.
  */
 import test from 'ava';
-import { SenetError, conv2dBackwardFilter, getNumThreads, info, setIsa, setNumThreads, type Tensor } from '../lib/index.js';
+import { SenetError, conv2dBackwardFilter, getNumThreads, info, setIsa, setNumThreads } from '../lib/index.js';
 import { addon } from '../lib/native.js';
 import { conv2dBackwardRef, type ConvCase, convP as P } from './reference/conv.js';
 import { DEVICES, ISAS } from './helpers/devices.js';
-import { T, read } from './helpers/tensors.js';
+import { T } from './helpers/tensors.js';
 import { abs, assertClose } from './helpers/compare.js';
-import { convOpts, convSetup } from './helpers/conv.js';
+import { backwardFilterTaken, convSetup } from './helpers/conv.js';
 
 const ONE = P([1, 1], [0, 0, 0, 0], [1, 1], 1);
 const CASES: ConvCase[] = [
@@ -45,15 +45,7 @@ const UNCOVERED: ConvCase[] = [
 const pwCalls = () => addon._gconvConfig({}).pointwiseCalls;
 const hasAvx2 = ISAS.includes('avx2');
 
-function backwardFilter(c: ConvCase, d: ReturnType<typeof convSetup>, withBias = c.bias): { dw: Float64Array; db: Float64Array | null; taken: number } {
-  const dyT = T(d.dy, d.ys, 'cpu'), xT = T(d.x, c.xs, 'cpu');
-  const n0 = pwCalls();
-  const g = conv2dBackwardFilter(dyT, xT, c.ws, { ...convOpts(c.p), withBias });
-  const taken = pwCalls() - n0;
-  const dw = read(g.dw), db = g.db ? read(g.db) : null;
-  for (const v of [dyT, xT, g.dw, g.db] as Array<Tensor | null>) v?.dispose();
-  return { dw, db, taken };
-}
+const backwardFilter = (c: ConvCase, d: ReturnType<typeof convSetup>, withBias = c.bias) => backwardFilterTaken(c, d, pwCalls, withBias);
 
 function restore(threads: number): void {
   addon._gconvConfig({ pointwise: 'auto' });

@@ -29,18 +29,7 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor<'float32'> {
-    this.clearSaved();
-    if (!this.training)
-      return batchNormInference(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, this.opts);
-    const r = batchNormTrain(x, this.weight.value, this.bias.value, {
-      ...this.opts,
-      runningMean: this.runningMean,
-      runningVar: this.runningVar,
-    });
-    this.saved = { x: retain(x), mean: retain(r.mean), var: retain(r.var), relu: false };
-    r.mean.dispose();
-    r.var.dispose();
-    return r.y;
+    return this.run(x, false);
   }
 
   /**
@@ -54,12 +43,17 @@ export class BatchNorm2d extends Module {
    */
   forwardRelu(x: Tensor, relu: ReLU): Tensor<'float32'> | null {
     if (x.device !== 'cpu') return null;
-    this.clearSaved();
     relu.fusedForward();
-    const o = { ...this.opts, relu: true };
+    return this.run(x, true);
+  }
+
+  /** Batch norm (then relu, fused, when asked) with the batch statistics in training, the running ones in eval. */
+  private run(x: Tensor, relu: boolean): Tensor<'float32'> {
+    this.clearSaved();
+    const o = { ...this.opts, relu };
     if (!this.training) return batchNormInference(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, o);
     const r = batchNormTrain(x, this.weight.value, this.bias.value, { ...o, runningMean: this.runningMean, runningVar: this.runningVar });
-    this.saved = { x: retain(x), mean: retain(r.mean), var: retain(r.var), relu: true };
+    this.saved = { x: retain(x), mean: retain(r.mean), var: retain(r.var), relu };
     r.mean.dispose();
     r.var.dispose();
     return r.y;

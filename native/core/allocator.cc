@@ -38,6 +38,12 @@ struct Cache {
 // needed. Called with the lock held.
 size_t bound(const Cache& c) { return std::max(c.limit, c.peak_in_use); }
 
+// A block of `size` handed out. Called with the lock held.
+void taken(Cache& c, size_t size) {
+  c.in_use += size;
+  c.peak_in_use = std::max(c.peak_in_use, c.in_use);
+}
+
 Cache& cache() {
   // Never destroyed: storages may be released by the stream thread during
   // process teardown, after static destructors would have run.
@@ -85,16 +91,14 @@ void* allocate(size_t bytes) {
       c.cached -= size;
       --c.blocks;
       ++c.hits;
-      c.in_use += size;
-      c.peak_in_use = std::max(c.peak_in_use, c.in_use);
+      taken(c, size);
       return p;
     }
     ++c.misses;
-    c.in_use += size;
-    c.peak_in_use = std::max(c.peak_in_use, c.in_use);
     // A new block: give back cached ones of other sizes, largest first,
-    // until the footprint with it fits the bound.
-    while (c.cached > 0 && c.in_use + c.cached > bound(c)) {
+    // until the footprint with it fits the bound (with the peak it makes).
+    const size_t need = c.in_use + size, cap = std::max(bound(c), need);
+    while (c.cached > 0 && need + c.cached > cap) {
       auto last = std::prev(c.bins.end());
       if (last->second.empty()) {  // (a bin a hit emptied)
         c.bins.erase(last);
@@ -110,23 +114,13 @@ void* allocate(size_t bytes) {
   for (void* q : evicted) std::free(q);
   void* p = system_allocate(size);
   if (!p) {
-    // Give the cached blocks back to the system and try once more (the
-    // peak empty_cache() keeps is what was in use without this block).
-    {
-      std::lock_guard<std::mutex> lock(c.mu);
-      c.in_use -= size;
-    }
+    // Give the cached blocks back to the system and try once more.
     empty_cache();
-    {
-      std::lock_guard<std::mutex> lock(c.mu);
-      c.in_use += size;
-      c.peak_in_use = std::max(c.peak_in_use, c.in_use);
-    }
     p = system_allocate(size);
   }
-  if (!p) {
+  if (p) {
     std::lock_guard<std::mutex> lock(c.mu);
-    c.in_use -= size;
+    taken(c, size);
   }
   return p;
 }

@@ -132,11 +132,10 @@ void* Storage::materialize() const {
 }
 
 Storage::~Storage() {
+  auto& c = memory_counters(device_.kind);
+  c.storages.fetch_sub(1);
   void* p = ptr_.load(std::memory_order_acquire);
-  if (!p) {  // a CPU storage never used
-    memory_counters(device_.kind).storages.fetch_sub(1);
-    return;
-  }
+  if (!p) return;  // a CPU storage never used
   if (device_.kind == Device::CPU) {
     host::release(p, bytes_);
   } else {
@@ -144,8 +143,6 @@ Storage::~Storage() {
     cuda::device_release(p, bytes_, device_.index);
 #endif
   }
-  auto& c = memory_counters(device_.kind);
-  c.storages.fetch_sub(1);
   c.storage_bytes.fetch_sub(int64_t(bytes_));
 }
 

@@ -625,14 +625,14 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
       });
     });
   };
+  std::vector<Tensor> out{empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter")};
+  if (with_bias) out.push_back(empty_tensor({w_shape[0]}, DType::F32, x.device(), "conv2dBackwardFilter"));
+  Tensor dw = out[0];
+  std::optional<Tensor> db;
+  if (with_bias) db = out[1];
   if (use_pwgrad(G, p, isa)) {
     ++g_pw_calls;
-    std::vector<Tensor> out{empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter")};
-    if (with_bias) out.push_back(empty_tensor({w_shape[0]}, DType::F32, x.device(), "conv2dBackwardFilter"));
     const pwgrad::Geom D{G.N, G.H, G.W, G.C, G.Ho, G.Wo, G.O, G.sh, G.sw};
-    Tensor dw = out[0];
-    std::optional<Tensor> db;
-    if (with_bias) db = out[1];
     CpuStream::get().enqueue("conv2dBackwardFilter", [D, dy, x, dw, db] {
       float* work = static_cast<float*>(
           scratch(9, size_t(pwgrad::work_floats(D, omp_get_max_threads())) * sizeof(float)));
@@ -643,7 +643,6 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
   if (!with_bias && use_winograd(G, p, isa, /*wgrad=*/true)) {
     // Winograd weight gradient (bias-free: the layers it serves feed BN).
     ++g_wino_calls;
-    Tensor dw = empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter");
     const dconv::Geom D = dense_geom(G);
     const int m = winograd_tile();
     if (m == 4) ++g_wino4_calls;
@@ -653,18 +652,12 @@ std::vector<Tensor> conv2d_backward_filter(const Tensor& dy, const Tensor& x, co
           scratch(9, size_t(dconv::winograd_wgrad_work_floats(D, m, threads, l2)) * sizeof(float)));
       dconv::winograd_backward_weights(D, m, x.f32(), dy.f32(), dw.f32(), work, l2);
     });
-    return {dw};
+    return out;
   }
   std::shared_ptr<BwdFilterPrims> P;
   bool direct = covered && (mode == 1 || few_channels(Dir::BwdWeights, G, isa));
   if (covered && !direct) direct = onednn_fallback((P = prims())->impl);
   if (!direct && !P) P = prims();
-  std::vector<Tensor> out;
-  out.push_back(empty_tensor(w_shape, DType::F32, x.device(), "conv2dBackwardFilter"));
-  if (with_bias) out.push_back(empty_tensor({w_shape[0]}, DType::F32, x.device(), "conv2dBackwardFilter"));
-  Tensor dw = out[0];
-  std::optional<Tensor> db;
-  if (with_bias) db = out[1];
   if (direct) {
     ++g_gconv_calls;
     CpuStream::get().enqueue("conv2dBackwardFilter", [G, isa, dy, x, dw, db] {

@@ -79,24 +79,20 @@ SENET_BINDING(batchNormBackward) {
   Tensor dy = A.tensor(0, "dy"), x = A.tensor(1, "x"), g = A.tensor(2, "gamma");
   Tensor m = A.tensor(3, "mean"), v = A.tensor(4, "var");
   const BatchNormParams p = bn_params(A.op(), A.options(5));
-  if (p.relu) {
-    Tensor b = A.tensor(6, "beta");
-    check_x(A.op(), "x", x);
-    check_shape(A.op(), "dy", dy, x.shape);
-    const int64_t C = x.shape[3];
-    for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &g}, {"beta", &b}, {"mean", &m}, {"var", &v}})
-      check_vec(A.op(), name, *t, C);
-    check_same_device(A.op(), {{"dy", &dy}, {"x", &x}, {"gamma", &g}, {"beta", &b}, {"mean", &m}, {"var", &v}});
-    relu_on_cpu(A.op(), x);
-    return outputs(info.Env(), cpu::batchnorm_relu_backward(dy, x, g, b, m, v, p));
-  }
+  std::optional<Tensor> b;
+  if (p.relu) b = A.tensor(6, "beta");
   check_x(A.op(), "x", x);
   check_shape(A.op(), "dy", dy, x.shape);
   const int64_t C = x.shape[3];
   check_vec(A.op(), "gamma", g, C);
+  if (b) check_vec(A.op(), "beta", *b, C);
   check_vec(A.op(), "mean", m, C);
   check_vec(A.op(), "var", v, C);
-  check_same_device(A.op(), {{"dy", &dy}, {"x", &x}, {"gamma", &g}, {"mean", &m}, {"var", &v}});
+  check_same_device(A.op(), {{"dy", &dy}, {"x", &x}, {"gamma", &g}, {"beta", b ? &*b : nullptr}, {"mean", &m}, {"var", &v}});
+  if (b) {
+    relu_on_cpu(A.op(), x);
+    return outputs(info.Env(), cpu::batchnorm_relu_backward(dy, x, g, *b, m, v, p));
+  }
   return outputs(info.Env(), SENET_DISPATCH(x, batchnorm_backward, dy, x, g, m, v, p));
 }
 
