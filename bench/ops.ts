@@ -9,7 +9,6 @@
  *
  * Prints a table and writes bench/results/<name>.json (an array of records).
  */
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as senet from '../lib/index.js';
 import {
@@ -24,6 +23,7 @@ import {
   describeSpec,
   cpuSnapshot,
   errorMessage,
+  hostInfo,
   otherLoad,
   progress,
   renderRatios,
@@ -128,17 +128,11 @@ async function main(): Promise<number> {
     }
   };
   const copyStart = measureCopy();
-  const cpus = os.cpus();
   const machine: MachineInfo = {
-    cpu: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    memGB: Math.round(os.totalmem() / 2 ** 30),
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    node: process.version,
+    ...hostInfo(),
     senet: { version: si.version, isa: si.isa, dnnl: si.dnnl, threads, l2Bytes: si.l2Bytes, l3Bytes: si.l3Bytes },
     copy_gbps: copyStart.gbps,
     copy_runs: [copyStart],
-    loadavg_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 
   const raw: RawResult[] = [];

@@ -24,7 +24,6 @@
  * JavaScript thread needs to issue the step, and the native time per kernel.
  */
 import { spawn } from 'node:child_process';
-import { cpus, loadavg, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,7 +35,7 @@ import { nativeKernelNames, senetBackend } from '../../lib/tfjs/index.js';
 import * as senet from '../../lib/index.js';
 import { addon } from '../../lib/native.js';
 import { createModel } from '../../models/index.js';
-import { BENCH_DIR, RESULTS_DIR, errorMessage, measure, median, waitForIdle, type Policy, type RunFn, type Timing } from '../lib.js';
+import { BENCH_DIR, RESULTS_DIR, errorMessage, hostInfo, measure, median, waitForIdle, type Policy, type RunFn, type Timing } from '../lib.js';
 import { resnet50, smallSeResNet } from './models.js';
 
 // ---------------------------------------------------------------- setup
@@ -539,13 +538,9 @@ const targets = (): Record<string, unknown> => {
 
 const date = new Date().toISOString();
 const machine = {
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: cpus().length,
-  memGB: Math.round(totalmem() / 2 ** 30),
-  node: process.version,
+  ...hostInfo(),
   tfjs: tf.version.tfjs,
   senet: senet.info(),
-  loadavg_start: loadavg().map((v) => Math.round(v * 100) / 100),
 };
 console.error(`bench:tfjs on ${machine.cpu}, ${machine.cores} cores; tfjs ${machine.tfjs}; impls ${impls.join(', ')}; workloads ${only.join(', ')}`);
 for (const impl of impls) {
